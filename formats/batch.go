@@ -393,3 +393,65 @@ func nullColumn(t Type, n int) Column {
 	}
 	return c
 }
+
+// Slice returns rows [i, j) of b sharing b's storage.
+func (b *Batch) Slice(i, j int) *Batch {
+	out := &Batch{Schema: b.Schema, Cols: make([]Column, len(b.Cols))}
+	for c := range b.Cols {
+		s, d := &b.Cols[c], &out.Cols[c]
+		switch b.Schema[c].Type {
+		case TypeTimestamp, TypeInt64:
+			d.Int = s.Int[i:j:j]
+		case TypeFloat64:
+			d.Float = s.Float[i:j:j]
+		case TypeString:
+			d.Str = s.Str[i:j:j]
+		case TypeBool:
+			d.Bool = s.Bool[i:j:j]
+		}
+		if s.Null != nil {
+			d.Null = s.Null[i:j:j]
+		}
+	}
+	if b.Line != nil {
+		out.Line = b.Line[i:j:j]
+	}
+	return out
+}
+
+// Append appends all rows of src, which must have b's schema, column by
+// column.
+func (b *Batch) Append(src *Batch) {
+	n, m := b.Len(), src.Len()
+	for c := range b.Cols {
+		d, s := &b.Cols[c], &src.Cols[c]
+		switch b.Schema[c].Type {
+		case TypeTimestamp, TypeInt64:
+			d.Int = append(d.Int, s.Int...)
+		case TypeFloat64:
+			d.Float = append(d.Float, s.Float...)
+		case TypeString:
+			d.Str = append(d.Str, s.Str...)
+		case TypeBool:
+			d.Bool = append(d.Bool, s.Bool...)
+		}
+		switch {
+		case s.Null != nil:
+			if d.Null == nil {
+				d.Null = make([]bool, n, n+m)
+			}
+			d.Null = append(d.Null, s.Null...)
+		case d.Null != nil:
+			d.Null = append(d.Null, make([]bool, m)...)
+		}
+	}
+	switch {
+	case src.Line != nil:
+		if b.Line == nil {
+			b.Line = make([]int64, n, n+m)
+		}
+		b.Line = append(b.Line, src.Line...)
+	case b.Line != nil:
+		b.Line = append(b.Line, make([]int64, m)...)
+	}
+}
