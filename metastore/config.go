@@ -1,0 +1,72 @@
+package metastore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// StoreConfig is the store root's bcfs.json.
+type StoreConfig struct {
+	FormatVersion int       `json:"format_version"`
+	Created       time.Time `json:"created"`
+}
+
+// LoadOrCreateConfig reads root/bcfs.json, creating the root and the file
+// for a new store. Two processes creating the same store at once agree on
+// one file: it is published with an exclusive link, and the loser reads the
+// winner's. A config of a newer format wraps ErrUnsupportedFormat.
+func LoadOrCreateConfig(fsys FS, root string) (*StoreConfig, error) {
+	name := filepath.Join(root, ConfigFile)
+	c, err := readConfig(fsys, name)
+	if !errors.Is(err, os.ErrNotExist) {
+		return c, err
+	}
+	if err := fsys.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	c = &StoreConfig{FormatVersion: FormatVersion, Created: time.Now().UTC()}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(root, tempPrefix+uuid.NewString()+"."+ConfigFile)
+	if err := writeFileSync(fsys, tmp, append(data, '\n')); err != nil {
+		return nil, err
+	}
+	linkErr := fsys.Link(tmp, name)
+	_ = fsys.Remove(tmp) // garbage either way; a leftover is harmless
+	if errors.Is(linkErr, os.ErrExist) {
+		return readConfig(fsys, name)
+	}
+	if linkErr != nil {
+		return nil, linkErr
+	}
+	if err := fsys.SyncDir(root); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func readConfig(fsys FS, name string) (*StoreConfig, error) {
+	data, err := readFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	c := new(StoreConfig)
+	if err := json.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, err)
+	}
+	switch {
+	case c.FormatVersion > FormatVersion:
+		return nil, fmt.Errorf("%s: store format %d, this bcfs reads %d: %w", name, c.FormatVersion, FormatVersion, ErrUnsupportedFormat)
+	case c.FormatVersion < 1:
+		return nil, fmt.Errorf("%s: format_version %d: %w", name, c.FormatVersion, ErrCorrupt)
+	}
+	return c, nil
+}

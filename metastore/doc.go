@@ -1,0 +1,40 @@
+// Package metastore keeps the versions of bcfs datasets: one JSON manifest
+// per version, published by an atomic commit, plus recovery, garbage
+// collection and the metadata documents shown under .metadata/.
+//
+// Terms:
+//
+//   - Store root: the folder holding bcfs.json (StoreConfig) and datasets/.
+//   - Dataset: a relative slash name ("ES_1min", "yahoo/AAPL", see
+//     CheckName); its dataset dir is datasets/<name>, recognized by its _log
+//     folder. Datasets may nest: "yahoo/AAPL" lives inside "yahoo"'s dir.
+//   - Partition: one immutable Parquet file <key>/<uuid>.parquet holding the
+//     rows of one time bucket (key "year=2024/month=01", see PartitionKey),
+//     sorted by (timestamp, symbol). Written once, never modified.
+//   - Row group: a byte range of a partition file; the manifest records its
+//     rows and the byte length of its CSV rendering, so view sizes are known
+//     without reading data.
+//   - Manifest: _log/<20-digit version>.json. It lists the partitions of the
+//     version (sorted by key, unique), the schema, the settings, the parent
+//     version, counts, view sizes and the ingest report, and ends with a
+//     SHA-256 checksum of its own encoding.
+//   - Commit point: the exclusive hard link of a fsynced temp manifest to its
+//     version name (Commit). Before it the version does not exist; after it
+//     it is complete. Whoever links version N first wins; others get
+//     ErrConflict and re-merge on the new head (optimistic concurrency).
+//   - Head: the highest version whose manifest decodes (Head). A corrupt
+//     manifest above it is skipped; new commits use NextVersion so they
+//     never collide with it.
+//   - Pinned version: a version an open snapshot reads; Recover never removes
+//     its files (the caller passes their paths).
+//   - Garbage: a partition file no kept manifest references, not pinned, and
+//     older than a grace period, or a temp file of an interrupted write.
+//     Garbage is only ever a file whose name the store generated.
+//
+// Invariants: a committed manifest is never modified; every partition file a
+// retained manifest names exists; files are made durable (fsync) before the
+// manifest naming them, and a manifest before its publishing link.
+//
+// All file access goes through FS so that tests can inject faults and
+// simulate crashes with FaultFS.
+package metastore

@@ -1,0 +1,142 @@
+package metastore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// FS is the small filesystem surface the metastore (and the store above it)
+// uses, so that tests can inject faults or simulate crashes (see FaultFS).
+// Names are OS paths.
+type FS interface {
+	// Create opens name with O_CREATE|O_TRUNC|O_WRONLY.
+	Create(name string) (File, error)
+	// Open opens name read-only.
+	Open(name string) (File, error)
+	OpenFile(name string, flag int, perm os.FileMode) (File, error)
+	// Link makes newname a hard link to oldname; it fails with an error
+	// matching os.ErrExist if newname exists. This is the exclusive publish.
+	Link(oldname, newname string) error
+	Rename(oldname, newname string) error
+	Remove(name string) error
+	RemoveAll(name string) error
+	MkdirAll(name string, perm os.FileMode) error
+	ReadDir(name string) ([]os.DirEntry, error)
+	Stat(name string) (os.FileInfo, error)
+	// SyncDir makes the entries of folder name durable (open + fsync).
+	SyncDir(name string) error
+}
+
+// File is an open file of an FS.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Writer
+	io.Closer
+	Sync() error
+	Stat() (os.FileInfo, error)
+	Name() string
+}
+
+// OS is the real filesystem.
+var OS FS = osFS{}
+
+type osFS struct{}
+
+func (osFS) Create(name string) (File, error) {
+	return osFile(os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644))
+}
+
+func (osFS) Open(name string) (File, error) { return osFile(os.Open(name)) }
+
+func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	return osFile(os.OpenFile(name, flag, perm))
+}
+
+// osFile avoids returning a typed nil *os.File inside a non-nil File.
+func osFile(f *os.File, err error) (File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (osFS) Link(oldname, newname string) error           { return os.Link(oldname, newname) }
+func (osFS) Rename(oldname, newname string) error         { return os.Rename(oldname, newname) }
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) RemoveAll(name string) error                  { return os.RemoveAll(name) }
+func (osFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
+func (osFS) ReadDir(name string) ([]os.DirEntry, error)   { return os.ReadDir(name) }
+func (osFS) Stat(name string) (os.FileInfo, error)        { return os.Stat(name) }
+
+func (osFS) SyncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// maxMetaFile bounds how much of a manifest or metadata file is read, so a
+// garbage file cannot exhaust memory. Manifests of decades of daily
+// partitions stay far below it.
+const maxMetaFile = 256 << 20
+
+// readFile reads a whole metadata file through fsys.
+func readFile(fsys FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	if size > maxMetaFile {
+		return nil, fmt.Errorf("%s: %d bytes: %w", name, size, ErrCorrupt)
+	}
+	buf := make([]byte, 0, size+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > maxMetaFile {
+			return nil, fmt.Errorf("%s: larger than %d bytes: %w", name, maxMetaFile, ErrCorrupt)
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// writeFileSync creates name, writes data and fsyncs it. On failure the
+// partial file is removed (best effort).
+func writeFileSync(fsys FS, name string, data []byte) error {
+	f, err := fsys.Create(name)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = fsys.Remove(name)
+	}
+	return err
+}

@@ -1,0 +1,210 @@
+package metastore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+
+	"bcfs/formats"
+)
+
+// DatasetDoc is .metadata/<dataset>.json: the BC-Utils dataset metadata,
+// derived from the head manifest (never stored on its own).
+type DatasetDoc struct {
+	Filepath             string          `json:"filepath"` // the dataset name
+	RowCount             int64           `json:"row_count"`
+	ColumnCount          int             `json:"column_count"`
+	Columns              formats.Schema  `json:"columns"`   // [{name, type}]
+	FileSize             int64           `json:"file_size"` // canonical bytes: sum of partition sizes
+	CSVSize              int64           `json:"csv_size"`
+	ParquetSize          int64           `json:"parquet_size"`
+	LastModified         time.Time       `json:"last_modified"`
+	Checksum             string          `json:"checksum"`        // see DataChecksum
+	FirstTimestamp       *time.Time      `json:"first_timestamp"` // null when empty
+	LastTimestamp        *time.Time      `json:"last_timestamp"`
+	Symbols              []string        `json:"symbols"`
+	Providers            []string        `json:"providers"`
+	Version              int64           `json:"version"`
+	Partitions           int             `json:"partitions"`
+	PartitionGranularity string          `json:"partition_granularity"`
+	Settings             Settings        `json:"settings"`
+	OHLCWarnings         int64           `json:"ohlc_warnings"`
+	LastIngest           json.RawMessage `json:"last_ingest"` // the report of the ingest that made the version
+	LastError            *LastError      `json:"last_error"`
+}
+
+// NewDatasetDoc builds the metadata document of a head manifest and the
+// dataset's last failed ingest (nil if none).
+func NewDatasetDoc(m *Manifest, lastErr *LastError) DatasetDoc {
+	d := DatasetDoc{
+		Filepath:             m.Dataset,
+		RowCount:             m.RowCount,
+		ColumnCount:          len(m.Schema),
+		Columns:              m.Schema,
+		FileSize:             m.FileSize(),
+		CSVSize:              m.CSVSize,
+		ParquetSize:          m.ParquetSize,
+		LastModified:         m.CommittedAt.UTC(),
+		Checksum:             DataChecksum(m),
+		Symbols:              nonNil(m.Symbols),
+		Providers:            nonNil(m.Providers),
+		Version:              m.Version,
+		Partitions:           len(m.Partitions),
+		PartitionGranularity: m.Settings.Granularity,
+		Settings:             m.Settings,
+		OHLCWarnings:         m.OHLCWarnings,
+		LastIngest:           m.Report,
+		LastError:            lastErr,
+	}
+	if n := len(m.Partitions); n > 0 {
+		// Partitions are sorted by time bucket and never overlap, so the
+		// first and last hold the extremes.
+		first, last := m.Partitions[0].MinTS.UTC(), m.Partitions[n-1].MaxTS.UTC()
+		d.FirstTimestamp, d.LastTimestamp = &first, &last
+	}
+	if len(d.LastIngest) == 0 {
+		d.LastIngest = json.RawMessage("null")
+	}
+	return d
+}
+
+// DataChecksum identifies a version's data: "sha256:<hex>" over the
+// partitions' SHA-256 hex digests in order, each followed by "\n". It changes
+// exactly when the canonical bytes change.
+func DataChecksum(m *Manifest) string {
+	h := sha256.New()
+	for i := range m.Partitions {
+		h.Write([]byte(m.Partitions[i].SHA256))
+		h.Write([]byte{'\n'})
+	}
+	return checksumPrefix + hex.EncodeToString(h.Sum(nil))
+}
+
+// IndexEntry is one dataset in index.json.
+type IndexEntry struct {
+	RowCount    int64     `json:"row_count"`
+	FileSize    int64     `json:"file_size"`
+	LastUpdated time.Time `json:"last_updated"`
+	Version     int64     `json:"version"`
+}
+
+// IndexDoc is .metadata/index.json: dataset name -> entry. encoding/json
+// writes map keys sorted, so the document is deterministic.
+type IndexDoc map[string]IndexEntry
+
+// NewIndex builds index.json from the head manifests of all datasets.
+func NewIndex(heads []*Manifest) IndexDoc {
+	idx := make(IndexDoc, len(heads))
+	for _, m := range heads {
+		idx[m.Dataset] = IndexEntry{
+			RowCount:    m.RowCount,
+			FileSize:    m.FileSize(),
+			LastUpdated: m.CommittedAt.UTC(),
+			Version:     m.Version,
+		}
+	}
+	return idx
+}
+
+// SummaryDoc is .metadata/summary.json, the BC-Utils storage summary.
+// OldestFile and NewestFile name the datasets updated least and most
+// recently ("" and null times when the store is empty).
+type SummaryDoc struct {
+	TotalFiles     int64      `json:"total_files"`
+	TotalSizeBytes int64      `json:"total_size_bytes"`
+	TotalRows      int64      `json:"total_rows"`
+	OldestFile     string     `json:"oldest_file"`
+	NewestFile     string     `json:"newest_file"`
+	OldestUpdate   *time.Time `json:"oldest_update"`
+	NewestUpdate   *time.Time `json:"newest_update"`
+}
+
+// NewSummary builds summary.json from the head manifests of all datasets.
+// Ties in update time go to the smaller name, so the result does not depend
+// on the order of heads.
+func NewSummary(heads []*Manifest) SummaryDoc {
+	var s SummaryDoc
+	var oldest, newest *Manifest
+	for _, m := range heads {
+		s.TotalFiles++
+		s.TotalSizeBytes += m.FileSize()
+		s.TotalRows += m.RowCount
+		if oldest == nil || m.CommittedAt.Before(oldest.CommittedAt) ||
+			(m.CommittedAt.Equal(oldest.CommittedAt) && m.Dataset < oldest.Dataset) {
+			oldest = m
+		}
+		if newest == nil || m.CommittedAt.After(newest.CommittedAt) ||
+			(m.CommittedAt.Equal(newest.CommittedAt) && m.Dataset < newest.Dataset) {
+			newest = m
+		}
+	}
+	if oldest != nil {
+		o, n := oldest.CommittedAt.UTC(), newest.CommittedAt.UTC()
+		s.OldestFile, s.OldestUpdate = oldest.Dataset, &o
+		s.NewestFile, s.NewestUpdate = newest.Dataset, &n
+	}
+	return s
+}
+
+// LastError records the last failed ingest of a dataset. It is not a
+// version: a failed ingest changes no data.
+type LastError struct {
+	Time   time.Time `json:"time"`
+	Source string    `json:"source"`
+	Error  string    `json:"error"`
+}
+
+// WriteLastError replaces the dataset's _last_error.json atomically (temp
+// file, fsync, rename, fsync of the folder); a nil e removes it. The dataset
+// dir must exist.
+func WriteLastError(fsys FS, dir string, e *LastError) error {
+	name := filepath.Join(dir, LastErrorFile)
+	if e == nil {
+		if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	data, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	return replaceFile(fsys, dir, LastErrorFile, append(data, '\n'))
+}
+
+// replaceFile atomically replaces dir/base with data.
+func replaceFile(fsys FS, dir, base string, data []byte) error {
+	tmp := filepath.Join(dir, tempPrefix+uuid.NewString()+"."+base)
+	if err := writeFileSync(fsys, tmp, data); err != nil {
+		return err
+	}
+	if err := fsys.Rename(tmp, filepath.Join(dir, base)); err != nil {
+		_ = fsys.Remove(tmp)
+		return err
+	}
+	return fsys.SyncDir(dir)
+}
+
+// ReadLastError returns the dataset's last failed ingest, or nil, nil.
+func ReadLastError(fsys FS, dir string) (*LastError, error) {
+	name := filepath.Join(dir, LastErrorFile)
+	data, err := readFile(fsys, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := new(LastError)
+	if err := json.Unmarshal(data, e); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, err)
+	}
+	return e, nil
+}
