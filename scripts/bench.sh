@@ -31,6 +31,8 @@ MERGE_ROWS=${MERGE_ROWS:-$((ROWS / 6))}
 SYMBOLS=10
 
 die() { echo "bench: $*" >&2; exit 1; }
+FAILED_CHECKS=0
+check_failed() { echo "bench: CHECK FAILED: $*"; FAILED_CHECKS=$((FAILED_CHECKS + 1)); }
 
 [[ $ROWS =~ ^[0-9]+$ && $ROWS -ge 100 ]] || die "ROWS must be an integer >= 100, got '$ROWS'"
 [[ $MERGE_ROWS =~ ^[0-9]+$ && $MERGE_ROWS -ge 2 ]] || die "MERGE_ROWS must be an integer >= 2"
@@ -181,7 +183,7 @@ bench export_parquet peer : node "$REPO/scripts/bench/duck.js" \
 	"COPY (SELECT * FROM $qX) TO $(sqlstr "$W/duck-out.parquet") (FORMAT parquet)"
 
 lines=$(($(wc -l <"$W/out.csv") - 1))
-[[ $lines == "$ROWS" ]] || echo "bench: CHECK FAILED: bcfs export has $lines rows, want $ROWS"
+[[ $lines == "$ROWS" ]] || check_failed "bcfs export has $lines rows, want $ROWS"
 
 # --- 3. merge -----------------------------------------------------------------
 
@@ -216,7 +218,7 @@ want=$((ROWS + MERGE_ROWS - MERGE_ROWS / 2))
 if [[ $only_bcfs == 0 && $only_duck == 0 && $merged_rows == "$want" ]]; then
 	echo "bench: merge check ok: bcfs and DuckDB agree on all $merged_rows rows"
 else
-	echo "bench: CHECK FAILED: merge differs: $only_bcfs rows only in bcfs, $only_duck only in DuckDB; DuckDB has $merged_rows rows, want $want"
+	check_failed "merge differs: $only_bcfs rows only in bcfs, $only_duck only in DuckDB; DuckDB has $merged_rows rows, want $want"
 fi
 
 # --- 4. mount -----------------------------------------------------------------
@@ -328,7 +330,7 @@ else
 	if cmp -s "$MNT/big.csv" "$W/local.csv"; then
 		echo "bench: mount check ok: big.csv view == bcfs export"
 	else
-		echo "bench: CHECK FAILED: big.csv through the mount differs from bcfs export"
+		check_failed "big.csv through the mount differs from bcfs export"
 	fi
 
 	step mount_parquet_cold "cat local copy of the exported Parquet, page cache dropped"
@@ -341,7 +343,7 @@ else
 	if [[ $rows_view == "$want" ]]; then
 		echo "bench: mount check ok: DuckDB reads $rows_view rows from big.parquet"
 	else
-		echo "bench: CHECK FAILED: DuckDB read '$rows_view' rows from big.parquet, want $want"
+		check_failed "DuckDB read '$rows_view' rows from big.parquet, want $want"
 	fi
 
 	step mount_cp_new "bcfs ingest of the same file into a fresh store"
@@ -360,3 +362,4 @@ fi
 
 [[ -n $COLD_NOTE ]] && echo "bench: note: $COLD_NOTE"
 report | tee "$W/report.txt"
+((FAILED_CHECKS == 0)) || die "$FAILED_CHECKS check(s) failed: the figures above are not comparable"
