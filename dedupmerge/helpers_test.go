@@ -172,8 +172,8 @@ func refOrder(s Strategy) func(a, b bar) int {
 func refMerge(stored, incoming []bar, p Policy) ([]bar, Report) {
 	s := p.strategy()
 	type slot struct {
-		cur     bar
-		stored  *bar
+		cur      bar
+		stored   *bar
 		distinct []bar
 	}
 	slots := map[string]*slot{}
