@@ -1,0 +1,260 @@
+package fusefs
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"bcfs/store"
+)
+
+// Options configure a mount.
+type Options struct {
+	ReadOnly   bool // every write fails with EROFS
+	AllowOther bool // let other users in (mode bits are then enforced by the kernel)
+	Debug      bool // log every FUSE request
+	Logger     *slog.Logger
+}
+
+// cacheTimeout bounds how long the kernel trusts a name or attributes, so that
+// commits made by other processes (the CLI) show up within this delay.
+const cacheTimeout = time.Second
+
+// FS is one mounted view of a store.
+type FS struct {
+	st      *store.Store
+	opt     Options
+	log     *slog.Logger
+	uid     uint32
+	gid     uint32
+	root    *dirNode
+	scratch *fs.LoopbackRoot
+
+	// ctx is handed to ingests; cancelled by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// mu protects pending, draining and the Add side of inflight.
+	mu       sync.Mutex
+	pending  map[string]*pendingNode // dataset name -> node created but not committed yet
+	draining bool                    // true once Drain started: new writes get EROFS
+	inflight sync.WaitGroup          // ingests running now
+
+	unsubscribe func()
+}
+
+// NewFS prepares a filesystem over st. Mount it with (*FS).Mount.
+func NewFS(st *store.Store, opt Options) (*FS, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	var sst syscall.Stat_t
+	if !opt.ReadOnly {
+		if err := os.MkdirAll(st.ScratchDir(), 0o755); err != nil {
+			return nil, fmt.Errorf("scratch folder: %w", err)
+		}
+		if err := os.MkdirAll(st.SpoolDir(), 0o755); err != nil {
+			return nil, fmt.Errorf("spool folder: %w", err)
+		}
+	}
+	if err := syscall.Stat(st.ScratchDir(), &sst); err != nil && !opt.ReadOnly {
+		return nil, fmt.Errorf("scratch folder: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &FS{
+		st:      st,
+		opt:     opt,
+		log:     opt.Logger,
+		uid:     uint32(os.Getuid()),
+		gid:     uint32(os.Getgid()),
+		scratch: &fs.LoopbackRoot{Path: st.ScratchDir(), Dev: uint64(sst.Dev)},
+		ctx:     ctx,
+		cancel:  cancel,
+		pending: make(map[string]*pendingNode),
+	}
+	f.root = &dirNode{fsys: f}
+	// The loopback scratch nodes compute their backing path relative to
+	// this root, which mirrors the folder layout of the scratch folder.
+	f.scratch.RootNode = f.root
+	return f, nil
+}
+
+// Mount mounts a filesystem over st at mountpoint and returns the running
+// server. Call Unmount on it (or use (*FS).Mount and (*FS).Drain for a
+// graceful stop).
+func Mount(mountpoint string, st *store.Store, opt Options) (*fuse.Server, error) {
+	f, err := NewFS(st, opt)
+	if err != nil {
+		return nil, err
+	}
+	return f.Mount(mountpoint)
+}
+
+// Mount mounts f at mountpoint. As root it mounts directly (no fusermount
+// needed); otherwise go-fuse falls back to fusermount3.
+func (f *FS) Mount(mountpoint string) (*fuse.Server, error) {
+	timeout := cacheTimeout
+	var negative time.Duration // a new dataset must be visible at once
+	mo := fuse.MountOptions{
+		FsName:        "bcfs:" + f.st.Dir(),
+		Name:          "bcfs",
+		AllowOther:    f.opt.AllowOther,
+		Debug:         f.opt.Debug,
+		DirectMount:   os.Geteuid() == 0,
+		MaxBackground: 32,
+		// Scratch files of editors do not need xattrs; answering ENOTSUP
+		// keeps ls -l from asking for security labels on each file.
+		DisableXAttrs: true,
+		Logger:        log.New(slogWriter{f.log}, "", 0),
+	}
+	if f.opt.AllowOther {
+		// Other users pass only what the mode bits allow.
+		mo.Options = append(mo.Options, "default_permissions")
+	}
+	if f.opt.ReadOnly {
+		mo.Options = append(mo.Options, "ro")
+	}
+	srv, err := fs.Mount(mountpoint, f.root, &fs.Options{
+		MountOptions:    mo,
+		EntryTimeout:    &timeout,
+		AttrTimeout:     &timeout,
+		NegativeTimeout: &negative,
+		UID:             f.uid,
+		GID:             f.gid,
+	})
+	if err != nil {
+		f.cancel()
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	f.unsubscribe = f.st.Subscribe(f.invalidateDataset)
+	return srv, nil
+}
+
+// Drain stops accepting writes (new write handles and ingests get EROFS) and
+// waits for the ingests in flight, or for ctx to end.
+func (f *FS) Drain(ctx context.Context) error {
+	f.mu.Lock()
+	f.draining = true
+	f.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		f.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for ingests in flight: %w", ctx.Err())
+	}
+}
+
+// Close stops notifications and cancels ingests still running. Call it after
+// the server has been unmounted.
+func (f *FS) Close() {
+	if f.unsubscribe != nil {
+		f.unsubscribe()
+	}
+	f.cancel()
+}
+
+// beginIngest registers an ingest, or refuses it while draining.
+func (f *FS) beginIngest() syscall.Errno {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.draining {
+		return syscall.EROFS
+	}
+	f.inflight.Add(1)
+	return 0
+}
+
+// writable answers the errno for an operation that would change something.
+func (f *FS) writable() syscall.Errno {
+	if f.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.draining {
+		return syscall.EROFS
+	}
+	return 0
+}
+
+// ingest runs one ingest of the file at path into dataset name and tells the
+// kernel to drop the names of the dataset's views. It must not be called with
+// a lock held that a FUSE request for the same folder could need.
+func (f *FS) ingest(name, path, source string) syscall.Errno {
+	if errno := f.beginIngest(); errno != 0 {
+		return errno
+	}
+	defer f.inflight.Done()
+	res, err := f.st.Ingest(f.ctx, name, path, store.IngestOptions{Source: source})
+	if err != nil {
+		return translateError(f.log, "ingest", name, err)
+	}
+	f.log.Info("ingested", "dataset", name, "source", source, "version", res.Version, "committed", res.Committed)
+	return 0
+}
+
+// invalidateDataset tells the kernel that the names NAME.csv and NAME.parquet
+// may now point at another inode. Called from store notifications and after
+// ingests; never with a filesystem lock held, because the kernel takes the
+// folder's lock to process it.
+func (f *FS) invalidateDataset(name string) {
+	dir, base := splitDataset(name)
+	parent := f.root.EmbeddedInode()
+	if dir != "" {
+		for _, seg := range strings.Split(dir, "/") {
+			parent = parent.GetChild(seg)
+			if parent == nil {
+				return // the kernel never looked into this folder
+			}
+		}
+	}
+	for _, v := range []store.View{store.ViewCSV, store.ViewParquet} {
+		// ENOENT only means the kernel had no such name cached.
+		_ = parent.NotifyEntry(base + v.Ext())
+	}
+}
+
+// slogWriter adapts go-fuse's *log.Logger output to slog.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Debug(strings.TrimRight(string(p), "\n"), "component", "go-fuse")
+	return len(p), nil
+}
+
+// fillAttr sets the fields every node shares.
+func (f *FS) fillAttr(a *fuse.Attr) {
+	a.Owner = fuse.Owner{Uid: f.uid, Gid: f.gid}
+	a.Blksize = 1 << 16
+	a.Blocks = (a.Size + 511) / 512
+}
+
+// fileMode is the permission of dataset views: writable unless read-only,
+// since writing a view merges into the dataset.
+func (f *FS) fileMode() uint32 {
+	if f.opt.ReadOnly {
+		return 0o444
+	}
+	return 0o644
+}
+
+func (f *FS) dirMode() uint32 {
+	if f.opt.ReadOnly {
+		return 0o555
+	}
+	return 0o755
+}

@@ -1,0 +1,180 @@
+package fusefs
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// metaDir is .metadata or one of its folders (mirroring dataset folders).
+// Its documents are generated from the store on each open.
+type metaDir struct {
+	fs.Inode
+	fsys   *FS
+	prefix string // folder inside .metadata, "" for .metadata itself
+}
+
+var (
+	_ = (fs.NodeLookuper)((*metaDir)(nil))
+	_ = (fs.NodeReaddirer)((*metaDir)(nil))
+	_ = (fs.NodeGetattrer)((*metaDir)(nil))
+)
+
+func (d *metaDir) fill(a *fuse.Attr) {
+	a.Mode = syscall.S_IFDIR | 0o555
+	a.Nlink = 2
+	d.fsys.fillAttr(a)
+}
+
+func (d *metaDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.fill(&out.Attr)
+	return 0
+}
+
+// children lists the documents and folders directly inside d.
+func (d *metaDir) children() (files, dirs []string, err error) {
+	names, err := d.fsys.st.MetadataNames()
+	if err != nil {
+		return nil, nil, err
+	}
+	prefix := d.prefix
+	if prefix != "" {
+		prefix += "/"
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		rest, ok := strings.CutPrefix(n, prefix)
+		if !ok {
+			continue
+		}
+		if dir, _, ok := strings.Cut(rest, "/"); ok {
+			if !seen[dir] {
+				seen[dir] = true
+				dirs = append(dirs, dir)
+			}
+			continue
+		}
+		files = append(files, rest)
+	}
+	return files, dirs, nil
+}
+
+func (d *metaDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	files, dirs, err := d.children()
+	if err != nil {
+		return nil, translateError(d.fsys.log, "lookup", metadataDir, err)
+	}
+	full := joinPath(d.prefix, name)
+	for _, n := range files {
+		if n == name {
+			mf := &metaFile{fsys: d.fsys, name: full}
+			ch := d.NewInode(ctx, mf, fs.StableAttr{Mode: syscall.S_IFREG, Ino: hashIno("metafile", full), Gen: 1})
+			doc, errno := mf.doc()
+			if errno != 0 {
+				return nil, errno
+			}
+			mf.fill(&out.Attr, len(doc))
+			out.SetAttrTimeout(0)
+			return ch, 0
+		}
+	}
+	for _, n := range dirs {
+		if n == name {
+			md := &metaDir{fsys: d.fsys, prefix: full}
+			md.fill(&out.Attr)
+			return d.NewInode(ctx, md, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("meta", full), Gen: 1}), 0
+		}
+	}
+	return nil, syscall.ENOENT
+}
+
+func (d *metaDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	files, dirs, err := d.children()
+	if err != nil {
+		return nil, translateError(d.fsys.log, "readdir", metadataDir, err)
+	}
+	var out []fuse.DirEntry
+	for _, n := range files {
+		out = append(out, fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: hashIno("metafile", joinPath(d.prefix, n))})
+	}
+	for _, n := range dirs {
+		out = append(out, fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR, Ino: hashIno("meta", joinPath(d.prefix, n))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return fs.NewListDirStream(out), 0
+}
+
+// metaFile is one JSON document. Its content changes with every commit, so
+// it is read with direct I/O and its size comes from the generated document.
+type metaFile struct {
+	fs.Inode
+	fsys *FS
+	name string // as in store.MetadataNames: "index.json", "yahoo/AAPL.json"
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*metaFile)(nil))
+	_ = (fs.NodeOpener)((*metaFile)(nil))
+)
+
+func (m *metaFile) doc() ([]byte, syscall.Errno) {
+	doc, err := m.fsys.st.MetadataDoc(m.name)
+	if err != nil {
+		return nil, translateError(m.fsys.log, "metadata", m.name, err)
+	}
+	return doc, 0
+}
+
+func (m *metaFile) fill(a *fuse.Attr, size int) {
+	now := time.Now()
+	a.Mode = syscall.S_IFREG | 0o444
+	a.Nlink = 1
+	a.Size = uint64(size)
+	a.SetTimes(&now, &now, &now)
+	m.fsys.fillAttr(a)
+}
+
+func (m *metaFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*bytesHandle); ok {
+		m.fill(&out.Attr, len(h.data))
+	} else {
+		doc, errno := m.doc()
+		if errno != 0 {
+			return errno
+		}
+		m.fill(&out.Attr, len(doc))
+	}
+	out.SetTimeout(0)
+	return 0
+}
+
+func (m *metaFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		if m.fsys.opt.ReadOnly {
+			return nil, 0, syscall.EROFS
+		}
+		return nil, 0, syscall.EACCES
+	}
+	doc, errno := m.doc()
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &bytesHandle{data: doc}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// bytesHandle reads a document generated at open.
+type bytesHandle struct{ data []byte }
+
+var _ = (fs.FileReader)((*bytesHandle)(nil))
+
+func (h *bytesHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off >= int64(len(h.data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	return fuse.ReadResultData(h.data[off:min(int64(len(h.data)), off+int64(len(dest)))]), 0
+}

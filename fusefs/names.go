@@ -1,0 +1,93 @@
+package fusefs
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"path"
+	"strings"
+
+	"bcfs/store"
+)
+
+// nameKind classifies a directory entry name written through the mount.
+type nameKind int
+
+const (
+	// kindScratch: not a dataset view; kept as a real file under the
+	// store's scratch folder (editor temp files, lock files, probes).
+	kindScratch nameKind = iota
+	// kindView: NAME.csv or NAME.parquet with a valid dataset name.
+	kindView
+	// kindInvalid: has a view extension but the dataset name is refused
+	// (for example "a=b.csv"); creating it fails with EINVAL.
+	kindInvalid
+)
+
+// classify tells what name (an entry of folder dir, a slash path relative to
+// the mount root; "" for the root) refers to. For views it also returns the
+// dataset name and view.
+func classify(dir, name string) (nameKind, string, store.View) {
+	var v store.View
+	var stem string
+	switch {
+	case strings.HasSuffix(name, ".csv"):
+		v, stem = store.ViewCSV, strings.TrimSuffix(name, ".csv")
+	case strings.HasSuffix(name, ".parquet"):
+		v, stem = store.ViewParquet, strings.TrimSuffix(name, ".parquet")
+	default:
+		return kindScratch, "", 0
+	}
+	// Hidden names (".x.csv", ".~lock.x.csv#" never gets here) are what
+	// editors use for temporary copies, and the store reserves leading dots.
+	if stem == "" || stem[0] == '.' {
+		return kindScratch, "", 0
+	}
+	ds := joinPath(dir, stem)
+	if store.ValidName(ds) != nil {
+		return kindInvalid, "", 0
+	}
+	return kindView, ds, v
+}
+
+// joinPath joins a folder path ("" for the root) and a child name.
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// splitDataset returns the folder and base name of a dataset name.
+func splitDataset(name string) (dir, base string) {
+	dir, base = path.Split(name)
+	return strings.TrimSuffix(dir, "/"), base
+}
+
+// inoFlag marks inode numbers computed by hashing so that they never collide
+// with the real inode numbers of scratch files (which are small).
+const inoFlag = 1 << 63
+
+// hashIno derives a stable inode number from a kind tag and a key.
+func hashIno(kind string, key string, extra ...int64) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	var buf [8]byte
+	for _, x := range extra {
+		binary.LittleEndian.PutUint64(buf[:], uint64(x))
+		h.Write(buf[:])
+	}
+	ino := h.Sum64() | inoFlag
+	if ino == inoFlag|1 {
+		ino++ // 1 is the root's number in go-fuse; keep away from it
+	}
+	return ino
+}
+
+// viewIno is the inode number of one (dataset, version, view). The commit time
+// is mixed in so that a dataset deleted and re-created at the same version
+// number never reuses an inode whose pages the kernel may still cache.
+func viewIno(e store.Entry, v store.View) uint64 {
+	return hashIno("view", e.Name, e.Version, int64(v), e.Committed.UnixNano())
+}

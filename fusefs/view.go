@@ -1,0 +1,132 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"bcfs/store"
+)
+
+// viewNode is one (dataset, version, view): its size and bytes never change.
+// A commit makes the name point at another viewNode.
+type viewNode struct {
+	fs.Inode
+	fsys      *FS
+	dataset   string
+	version   int64
+	view      store.View
+	size      int64
+	committed time.Time
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*viewNode)(nil))
+	_ = (fs.NodeSetattrer)((*viewNode)(nil))
+	_ = (fs.NodeOpener)((*viewNode)(nil))
+	_ = (fs.NodeFsyncer)((*viewNode)(nil))
+)
+
+// viewInode returns the inode of version e of a dataset's view v, creating it
+// on first use. Known inode numbers return the existing inode.
+func (f *FS) viewInode(ctx context.Context, parent *fs.Inode, e store.Entry, v store.View) *fs.Inode {
+	n := &viewNode{fsys: f, dataset: e.Name, version: e.Version, view: v, size: e.Size(v), committed: e.Committed}
+	return parent.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG, Ino: viewIno(e, v), Gen: 1})
+}
+
+func (n *viewNode) fill(a *fuse.Attr) {
+	a.Mode = syscall.S_IFREG | n.fsys.fileMode()
+	// Two names (NAME.csv and NAME.parquet) show one dataset. It also
+	// makes editors such as vim save by copying over the file rather than
+	// by renaming it away, which would have to delete the dataset.
+	a.Nlink = 2
+	a.Size = uint64(n.size)
+	a.SetTimes(&n.committed, &n.committed, &n.committed)
+	n.fsys.fillAttr(a)
+}
+
+func (n *viewNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.fill(&out.Attr)
+	return 0
+}
+
+// Setattr never changes the dataset. Truncating a write handle resets its
+// spool; truncate(2) to 0 without a handle and time or mode changes are
+// accepted and ignored so that cp -p, touch and O_TRUNC opens work.
+func (n *viewNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := n.fsys.writable(); errno != 0 {
+		return errno
+	}
+	if sz, ok := in.GetSize(); ok {
+		if wh, ok := fh.(*writeHandle); ok {
+			if errno := wh.truncate(int64(sz)); errno != 0 {
+				return errno
+			}
+		} else if sz != 0 {
+			return syscall.EPERM
+		}
+	}
+	n.fill(&out.Attr)
+	return 0
+}
+
+func (n *viewNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	return 0 // views are committed data; write handles ingest at flush
+}
+
+func (n *viewNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	f := n.fsys
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		if errno := f.writable(); errno != 0 {
+			return nil, 0, errno
+		}
+		_, base := splitDataset(n.dataset)
+		fh, errno := f.newWriteHandle(n.dataset, base+n.view.Ext(), flags, nil)
+		if errno != 0 {
+			return nil, 0, errno
+		}
+		// Direct I/O keeps written bytes out of this inode's page cache,
+		// which must hold the committed bytes only.
+		return fh, fuse.FOPEN_DIRECT_IO, 0
+	}
+	sn, err := f.st.Pin(n.dataset, n.version)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			// The version is gone (deleted or collected): ESTALE makes
+			// the kernel look the name up again.
+			return nil, 0, syscall.ESTALE
+		}
+		return nil, 0, translateError(f.log, "open", n.dataset, err)
+	}
+	return &viewHandle{fsys: f, snap: sn, view: n.view}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// viewHandle reads one pinned version of a view.
+type viewHandle struct {
+	fsys *FS
+	snap *store.Snapshot
+	view store.View
+}
+
+var (
+	_ = (fs.FileReader)((*viewHandle)(nil))
+	_ = (fs.FileReleaser)((*viewHandle)(nil))
+)
+
+func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.snap.ReadAt(h.view, dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, translateError(h.fsys.log, "read", h.snap.Name(), err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *viewHandle) Release(ctx context.Context) syscall.Errno {
+	h.snap.Release()
+	return 0
+}
