@@ -1,0 +1,186 @@
+package formats
+
+import (
+	"math"
+	"strconv"
+)
+
+// AppendCSVHeader appends the header line of s: column names joined by
+// commas, quoted per RFC 4180 when needed, then "\n".
+func AppendCSVHeader(dst []byte, s Schema) []byte {
+	for i, f := range s {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendCSVString(dst, f.Name)
+	}
+	return append(dst, '\n')
+}
+
+// AppendCSVRows appends the rows of b as CSV lines. The output depends only
+// on the values, so a row group renders to the same bytes every time: its
+// length is stored in manifests and the CSV view renders it again later.
+//
+// Timestamps are UTC "YYYY-MM-DD HH:MM:SS" with a fraction (trailing zeros
+// trimmed) only when not on a whole second. Floats are rounded to 6
+// decimals and printed without trailing zeros ("1.5", "2", "0.000001");
+// -0 prints "0"; NaN and infinities print "NaN", "Inf", "-Inf". Nulls are
+// empty. Strings are quoted only when they hold a comma, quote, CR or LF.
+func AppendCSVRows(dst []byte, b *Batch) []byte {
+	n := b.Len()
+	for i := 0; i < n; i++ {
+		for c := range b.Cols {
+			if c > 0 {
+				dst = append(dst, ',')
+			}
+			col := &b.Cols[c]
+			if col.Null != nil && col.Null[i] {
+				continue
+			}
+			switch b.Schema[c].Type {
+			case TypeTimestamp:
+				dst = appendCSVTimestamp(dst, col.Int[i])
+			case TypeFloat64:
+				dst = appendCSVFloat(dst, col.Float[i])
+			case TypeInt64:
+				dst = strconv.AppendInt(dst, col.Int[i], 10)
+			case TypeString:
+				dst = appendCSVString(dst, col.Str[i])
+			case TypeBool:
+				dst = strconv.AppendBool(dst, col.Bool[i])
+			}
+		}
+		dst = append(dst, '\n')
+	}
+	return dst
+}
+
+// appendCSVString quotes s per RFC 4180 only when it needs it.
+func appendCSVString(dst []byte, s string) []byte {
+	quote := false
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ',' || c == '"' || c == '\r' || c == '\n' {
+			quote = true
+			break
+		}
+	}
+	if !quote {
+		return append(dst, s...)
+	}
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			dst = append(dst, '"')
+		}
+		dst = append(dst, s[i])
+	}
+	return append(dst, '"')
+}
+
+// appendCSVFloat prints v rounded to 6 decimals without trailing zeros.
+func appendCSVFloat(dst []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(dst, "NaN"...)
+	case math.IsInf(v, 1):
+		return append(dst, "Inf"...)
+	case math.IsInf(v, -1):
+		return append(dst, "-Inf"...)
+	}
+	// Whole numbers are common (volumes, round prices) and print as integers,
+	// exactly what 'f' with 6 decimals and trimming would give.
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		if v == 0 {
+			return append(dst, '0')
+		}
+		return strconv.AppendInt(dst, int64(v), 10)
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, v, 'f', 6, 64)
+	end := len(dst)
+	for dst[end-1] == '0' {
+		end--
+	}
+	if dst[end-1] == '.' {
+		end--
+	}
+	dst = dst[:end]
+	if end-start == 2 && dst[start] == '-' && dst[start+1] == '0' {
+		dst = append(dst[:start], '0')
+	}
+	return dst
+}
+
+// appendCSVTimestamp prints ns since the epoch as UTC
+// "YYYY-MM-DD HH:MM:SS[.fffffffff]".
+func appendCSVTimestamp(dst []byte, ns int64) []byte {
+	sec := ns / 1e9
+	frac := ns % 1e9
+	if frac < 0 {
+		frac += 1e9
+		sec--
+	}
+	days := sec / 86400
+	rem := sec % 86400
+	if rem < 0 {
+		rem += 86400
+		days--
+	}
+	y, m, d := civilFromDays(days)
+	dst = append4(dst, y)
+	dst = append(dst, '-')
+	dst = append2(dst, m)
+	dst = append(dst, '-')
+	dst = append2(dst, d)
+	dst = append(dst, ' ')
+	dst = append2(dst, int(rem/3600))
+	dst = append(dst, ':')
+	dst = append2(dst, int(rem/60%60))
+	dst = append(dst, ':')
+	dst = append2(dst, int(rem%60))
+	if frac != 0 {
+		var buf [10]byte
+		buf[0] = '.'
+		for i := 9; i >= 1; i-- {
+			buf[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		end := 10
+		for buf[end-1] == '0' {
+			end--
+		}
+		dst = append(dst, buf[:end]...)
+	}
+	return dst
+}
+
+func append2(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/10), byte('0'+v%10))
+}
+
+func append4(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+}
+
+// civilFromDays is the inverse of daysFromCivil (Howard Hinnant's algorithm).
+func civilFromDays(z int64) (year, month, day int) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return int(y), int(m), int(d)
+}
