@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"bcfs/store"
+)
+
+type ingestOptions struct {
+	Dataset   string
+	Provider  string
+	Timezone  string
+	OHLCCheck string
+	DryRun    bool
+	JSON      bool
+}
+
+func newIngestCommand(g *globalOptions) *cli.Command {
+	var o ingestOptions
+	return &cli.Command{
+		Name:      "ingest",
+		Usage:     "parse, validate, deduplicate and merge files into datasets",
+		ArgsUsage: "FILE...",
+		Description: "Each FILE (CSV, Parquet, .csv.gz/.zst) merges into the dataset named by --dataset, " +
+			"or by the file's base name without extension (AAPL.csv -> AAPL). A file that fails " +
+			"leaves its dataset untouched; the command then exits 1 after trying the others.",
+		Flags: []cli.Flag{
+			storeFlag(g),
+			&cli.StringFlag{Name: "dataset", Aliases: []string{"d"}, Usage: "dataset `NAME` (a relative path like yahoo/AAPL)", Destination: &o.Dataset},
+			&cli.StringFlag{Name: "provider", Usage: "provider of every row (`P`: ibkr, barchart, yahoo, ...)", Destination: &o.Provider},
+			&cli.StringFlag{Name: "timezone", Usage: "IANA `TZ` of timestamps without an offset (default: the dataset's, UTC)", Destination: &o.Timezone},
+			&cli.StringFlag{Name: "ohlc-check", Usage: "reject|warn rows with low > min(open,close) or max(open,close) > high", Destination: &o.OHLCCheck},
+			&cli.BoolFlag{Name: "dry-run", Usage: "validate and merge, print the report, commit nothing", Destination: &o.DryRun},
+			&cli.BoolFlag{Name: "json", Usage: "print reports as JSON", Destination: &o.JSON},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageError{errors.New("ingest: no FILE given")}
+			}
+			return runIngest(c, g, o, c.Args().Slice())
+		},
+	}
+}
+
+func runIngest(c *cli.Context, g *globalOptions, o ingestOptions, files []string) error {
+	st, err := openStore(g, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var failed []error
+	for _, f := range files {
+		name := o.Dataset
+		if name == "" {
+			name = datasetFromFile(f)
+		}
+		res, err := st.Ingest(c.Context, name, f, store.IngestOptions{Source: f, Provider: o.Provider,
+			Timezone: o.Timezone, OHLCCheck: o.OHLCCheck, DryRun: o.DryRun})
+		if err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "bcfs: %s: %v\n", f, err)
+			failed = append(failed, err)
+			continue
+		}
+		if err := printReport(c.App.Writer, res, o.JSON); err != nil {
+			return err
+		}
+	}
+	switch len(failed) {
+	case 0:
+		return nil
+	case 1:
+		return reported{failed[0]}
+	default:
+		return reported{fmt.Errorf("%d of %d files failed: %w", len(failed), len(files), errors.Join(failed...))}
+	}
+}
+
+// reported is an error already printed; run prints only a summary line.
+type reported struct{ error }
+
+func (r reported) Unwrap() error { return r.error }
+
+// datasetFromFile names a dataset after a file: base name without its
+// extensions (AAPL.csv.gz -> AAPL).
+func datasetFromFile(path string) string {
+	base := filepath.Base(path)
+	for _, ext := range []string{".gz", ".zst", ".zstd"} {
+		base = strings.TrimSuffix(base, ext)
+	}
+	if i := strings.LastIndexByte(base, '.'); i > 0 {
+		base = base[:i]
+	}
+	return base
+}
+
+func printReport(w io.Writer, res *store.IngestResult, asJSON bool) error {
+	if asJSON {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	r := res.Report
+	verb := "committed version"
+	switch {
+	case res.DryRun:
+		verb = "dry run, would change version"
+	case !res.Committed:
+		verb = "no change, still version"
+	}
+	fmt.Fprintf(w, "%s -> %s: %s %d\n", res.Source, res.Dataset, verb, res.Version)
+	fmt.Fprintf(w, "  rows read %d (skipped empty %d), added %d, replaced %d, duplicates removed %d, conflicts resolved %d\n",
+		res.Input.Rows, res.Input.SkippedEmpty, r.RowsAdded, r.RowsReplaced, r.DuplicatesRemoved, r.ConflictsResolved)
+	fmt.Fprintf(w, "  original_count %d, final_count %d, duplicate ratio %.1f%%\n", r.OriginalCount, r.FinalCount, 100*r.DuplicateRatio)
+	if res.Input.OHLCViolations > 0 {
+		fmt.Fprintf(w, "  warning: %d rows violate OHLC consistency (accepted: ohlc-check warn)\n", res.Input.OHLCViolations)
+	}
+	if r.Warning != "" {
+		fmt.Fprintf(w, "  warning: %s\n", r.Warning)
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"time"
+)
+
+// View selects one of the two renderings of a dataset.
+type View int
+
+const (
+	ViewCSV View = iota
+	ViewParquet
+)
+
+// Ext returns the file extension of the view, with the dot.
+func (v View) Ext() string {
+	if v == ViewParquet {
+		return ".parquet"
+	}
+	return ".csv"
+}
+
+// Entry describes the head version of one dataset.
+type Entry struct {
+	Name        string    // dataset name, a relative slash path ("ES_1min", "yahoo/AAPL")
+	Version     int64     // head version
+	Committed   time.Time // commit time of the head version
+	Rows        int64
+	CSVSize     int64 // exact size of NAME.csv
+	ParquetSize int64 // exact size of NAME.parquet
+}
+
+// Size returns the size of view v.
+func (e Entry) Size(v View) int64 {
+	if v == ViewParquet {
+		return e.ParquetSize
+	}
+	return e.CSVSize
+}
+
+// IngestOptions tune one ingest. Empty fields take the dataset's settings.
+type IngestOptions struct {
+	// Source names the input in errors and reports (defaults to the path).
+	Source    string
+	Provider  string
+	Timezone  string
+	OHLCCheck string // "reject" or "warn"
+	DryRun    bool
+}

@@ -1,0 +1,27 @@
+// Package store is the canonical store of bcfs: datasets of bars kept as
+// partitioned Parquet files with one JSON manifest per version, the ingest
+// pipeline that merges new files into them, and the FUSE-free view layer
+// (tree, exact sizes, bytes at an offset) that the mount and the CLI share.
+//
+// Terms:
+//
+//   - Dataset: a named series of versions; the name is a relative slash path
+//     ("ES_1min", "yahoo/AAPL") and maps to STORE/datasets/<name>.
+//   - Partition: the rows of one time bucket (year, month or day, the dataset's
+//     granularity) in one immutable Parquet file, sorted by (timestamp,
+//     symbol). Every partition of a version has exactly the version's schema,
+//     so row groups can be concatenated into one Parquet view.
+//   - Row group: the unit of the CSV view. The manifest records each row
+//     group's byte range and the length of its CSV rendering, so a view's size
+//     is known without reading data.
+//   - Commit point: the exclusive creation of _log/<N>.json (metastore.Commit).
+//     An ingest that loses the race re-merges its spilled input onto the new
+//     head and retries.
+//   - Pinned version: a Snapshot holds open file descriptors on the partition
+//     files of the version it was taken from, so it keeps reading that version
+//     whatever commits, deletes or garbage collection happen afterwards.
+//
+// Memory is bounded by the partition, not the input: ingest spills incoming
+// rows to one file per partition under STORE/spool, then merges partition by
+// partition.
+package store

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"bcfs/formats"
+	"bcfs/metastore"
+)
+
+// rowGroupRows is the number of rows per row group of a partition file, and
+// so the unit the CSV view renders and caches (~4 MB of CSV for bars).
+const rowGroupRows = 64 << 10
+
+// Granularities of partitions.
+const (
+	granYear  = "year"
+	granMonth = "month"
+	granDay   = "day"
+)
+
+// targetPartitionRows is the partition size auto granularity aims below.
+const targetPartitionRows = 2_000_000
+
+// partitionOf returns the partition key of ts and the [lo, hi) range of
+// timestamps sharing it.
+func partitionOf(ts int64, gran string) (key string, lo, hi int64) {
+	t := time.Unix(0, ts).UTC()
+	y, m, d := t.Date()
+	switch gran {
+	case granYear:
+		start := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+		return fmt.Sprintf("year=%04d", y), start.UnixNano(), start.AddDate(1, 0, 0).UnixNano()
+	case granDay:
+		start := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		return fmt.Sprintf("year=%04d/month=%02d/day=%02d", y, m, d), start.UnixNano(), start.AddDate(0, 0, 1).UnixNano()
+	default:
+		start := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+		return fmt.Sprintf("year=%04d/month=%02d", y, m), start.UnixNano(), start.AddDate(0, 1, 0).UnixNano()
+	}
+}
+
+// estimateGranularity picks the coarsest granularity whose partitions stay
+// under targetPartitionRows, from the bar spacing (median gap between
+// distinct timestamps) and the number of symbols in a sample batch.
+func estimateGranularity(b *formats.Batch) string {
+	ts := append([]int64(nil), b.Timestamps()...)
+	if len(ts) < 2 {
+		return granYear
+	}
+	slices.Sort(ts)
+	var gaps []int64
+	for i := 1; i < len(ts); i++ {
+		if d := ts[i] - ts[i-1]; d > 0 {
+			gaps = append(gaps, d)
+		}
+	}
+	if len(gaps) == 0 {
+		return granYear
+	}
+	slices.Sort(gaps)
+	gap := gaps[len(gaps)/2]
+	symbols := map[string]struct{}{}
+	for _, s := range b.Symbols() {
+		symbols[s] = struct{}{}
+	}
+	perDay := float64(len(symbols)) * float64(24*time.Hour) / float64(gap)
+	switch {
+	case perDay*366 <= targetPartitionRows:
+		return granYear
+	case perDay*31 <= targetPartitionRows:
+		return granMonth
+	default:
+		return granDay
+	}
+}
+
+// countingWriter counts bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writePartition writes rows (sorted, one partition) as a new immutable
+// Parquet file under dir, fsyncs it, and returns its manifest entry with row
+// group ranges and CSV lengths.
+func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.Partition, error) {
+	rel := key + "/" + uuid.NewString() + ".parquet"
+	full := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := s.fs.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return metastore.Partition{}, err
+	}
+	f, err := s.fs.Create(full)
+	if err != nil {
+		return metastore.Partition{}, err
+	}
+	fail := func(err error) (metastore.Partition, error) {
+		f.Close()
+		_ = s.fs.Remove(full)
+		return metastore.Partition{}, fmt.Errorf("write partition %s: %w", rel, err)
+	}
+	h := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(f, h)}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	pw, err := formats.NewPartitionWriter(bw, rows.Schema, rowGroupRows)
+	if err != nil {
+		return fail(err)
+	}
+	if err := pw.Write(rows); err != nil {
+		return fail(err)
+	}
+	if err := pw.Close(); err != nil {
+		return fail(err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		_ = s.fs.Remove(full)
+		return metastore.Partition{}, err
+	}
+	p := metastore.Partition{Key: key, Path: rel, Rows: int64(rows.Len()), Size: cw.n,
+		SHA256: hex.EncodeToString(h.Sum(nil))}
+	ts := rows.Timestamps()
+	if len(ts) > 0 {
+		p.MinTS = time.Unix(0, ts[0]).UTC()
+		p.MaxTS = time.Unix(0, ts[len(ts)-1]).UTC()
+	}
+	var buf []byte
+	start := 0
+	for _, rg := range pw.RowGroups() {
+		end := start + int(rg.Rows)
+		buf = formats.AppendCSVRows(buf[:0], rows.Slice(start, end))
+		p.RowGroups = append(p.RowGroups, metastore.RowGroup{Offset: rg.Offset, Length: rg.Length, Rows: rg.Rows, CSVLength: int64(len(buf))})
+		start = end
+	}
+	if start != rows.Len() {
+		_ = s.fs.Remove(full)
+		return metastore.Partition{}, fmt.Errorf("write partition %s: row groups hold %d rows, want %d", rel, start, rows.Len())
+	}
+	return p, nil
+}
+
+// readPartition reads a whole partition file into one batch.
+func (s *Store) readPartition(dir string, p metastore.Partition) (*formats.Batch, error) {
+	f, err := s.fs.Open(filepath.Join(dir, filepath.FromSlash(p.Path)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pr, err := formats.OpenPartition(f, p.Size)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s: %w", p.Path, err)
+	}
+	out := formats.NewBatch(pr.Schema(), int(p.Rows))
+	for i := 0; i < pr.NumRowGroups(); i++ {
+		b, err := pr.ReadRowGroup(i)
+		if err != nil {
+			return nil, fmt.Errorf("partition %s row group %d: %w", p.Path, i, err)
+		}
+		out.Append(b)
+	}
+	return out, nil
+}

@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"bcfs/dedupmerge"
+	"bcfs/formats"
+	"bcfs/metastore"
+)
+
+// SettingsChange lists settings to change; empty fields stay as they are.
+type SettingsChange struct {
+	Dedup              string
+	ProviderPreference []string
+	Partition          string // auto|year|month|day
+	Timezone           string
+	OHLCCheck          string // reject|warn
+}
+
+// UpdateSettings changes a dataset's settings as a new version, creating an
+// empty dataset if it does not exist. Changing the dedup strategy or the
+// partition granularity rewrites the stored rows under the new setting (a
+// coarser dedup key can merge rows; the report says how many).
+func (s *Store) UpdateSettings(ctx context.Context, name string, ch SettingsChange) (metastore.Settings, *IngestResult, error) {
+	if s.opt.ReadOnly {
+		return metastore.Settings{}, nil, ErrReadOnly
+	}
+	if err := ValidName(name); err != nil {
+		return metastore.Settings{}, nil, err
+	}
+	mu := s.lockDataset(name)
+	defer mu.Unlock()
+	head, err := s.head(name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return metastore.Settings{}, nil, err
+	}
+	cur := metastore.DefaultSettings()
+	if head != nil {
+		cur = head.Settings
+	}
+	next, err := applySettings(cur, ch)
+	if err != nil {
+		return cur, nil, err
+	}
+	if head != nil && settingsEqual(cur, next) {
+		return cur, &IngestResult{Dataset: name, Version: head.Version}, nil
+	}
+	rewrite := head != nil && len(head.Partitions) > 0 &&
+		(next.Dedup != cur.Dedup || next.Granularity != cur.Granularity)
+	var res *IngestResult
+	if rewrite {
+		res, err = s.rewrite(ctx, name, head, next)
+	} else {
+		res, err = s.commitSettings(name, head, next)
+	}
+	if err != nil {
+		return cur, nil, err
+	}
+	s.notify(name)
+	return next, res, nil
+}
+
+func settingsEqual(a, b metastore.Settings) bool {
+	return a.Dedup == b.Dedup && slices.Equal(a.ProviderPreference, b.ProviderPreference) &&
+		a.Partition == b.Partition && a.Granularity == b.Granularity &&
+		a.Timezone == b.Timezone && a.OHLCCheck == b.OHLCCheck
+}
+
+func applySettings(cur metastore.Settings, ch SettingsChange) (metastore.Settings, error) {
+	next := cur
+	next.ProviderPreference = slices.Clone(cur.ProviderPreference)
+	if ch.Dedup != "" {
+		if _, err := dedupmerge.ParseStrategy(ch.Dedup); err != nil {
+			return cur, badInput(err)
+		}
+		next.Dedup = ch.Dedup
+	}
+	if ch.ProviderPreference != nil {
+		next.ProviderPreference = nil
+		for _, p := range ch.ProviderPreference {
+			if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+				next.ProviderPreference = append(next.ProviderPreference, p)
+			}
+		}
+	}
+	switch ch.Partition {
+	case "":
+	case "auto":
+		next.Partition = "auto"
+	case granYear, granMonth, granDay:
+		next.Partition, next.Granularity = ch.Partition, ch.Partition
+	default:
+		return cur, badInput(fmt.Errorf("partition %q: want auto, year, month or day", ch.Partition))
+	}
+	if ch.Timezone != "" {
+		if _, err := time.LoadLocation(ch.Timezone); err != nil {
+			return cur, badInput(fmt.Errorf("timezone %q: %w", ch.Timezone, err))
+		}
+		next.Timezone = ch.Timezone
+	}
+	switch ch.OHLCCheck {
+	case "":
+	case string(formats.OHLCReject), string(formats.OHLCWarn):
+		next.OHLCCheck = ch.OHLCCheck
+	default:
+		return cur, badInput(fmt.Errorf("ohlc check %q: want reject or warn", ch.OHLCCheck))
+	}
+	return next, nil
+}
+
+// commitSettings commits a version that differs from head only in settings
+// (or creates an empty dataset).
+func (s *Store) commitSettings(name string, head *metastore.Manifest, next metastore.Settings) (*IngestResult, error) {
+	dir := s.datasetDir(name)
+	for attempt := 0; attempt < maxCommitAttempts; attempt++ {
+		var m metastore.Manifest
+		if head != nil {
+			m = *head
+			m.Parent = head.Version
+			m.Version = head.Version + 1
+		} else {
+			m = metastore.Manifest{FormatVersion: 1, Dataset: name, Version: 1,
+				Schema: formats.BaseSchema(formats.TypeInt64)}
+			m.CSVSize = int64(len(formats.AppendCSVHeader(nil, m.Schema)))
+			size, err := s.parquetViewSize(dir, &m)
+			if err != nil {
+				return nil, err
+			}
+			m.ParquetSize = size
+		}
+		if next.Granularity == "" {
+			next.Granularity = granYear
+		}
+		m.Settings, m.Source, m.Report = next, "settings", nil
+		m.CommittedAt = time.Now().UTC().Truncate(time.Millisecond)
+		if err := s.fs.MkdirAll(dir+"/_log", 0o755); err != nil {
+			return nil, err
+		}
+		err := metastore.Commit(s.fs, dir, &m)
+		if err == nil {
+			s.mu.Lock()
+			s.heads[name] = &m
+			s.mu.Unlock()
+			return &IngestResult{Dataset: name, Version: m.Version, Committed: true}, nil
+		}
+		if !errors.Is(err, metastore.ErrConflict) {
+			return nil, err
+		}
+		if head, err = metastore.Head(s.fs, dir); err != nil {
+			return nil, err
+		}
+		next.Granularity = head.Settings.Granularity
+	}
+	return nil, fmt.Errorf("settings of %s: too many concurrent commits", name)
+}
+
+// rewrite re-merges every stored row under new settings.
+func (s *Store) rewrite(ctx context.Context, name string, head *metastore.Manifest, next metastore.Settings) (*IngestResult, error) {
+	dir := s.datasetDir(name)
+	work, err := os.MkdirTemp(s.SpoolDir(), "rewrite-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	if next.Granularity == "" {
+		next.Granularity = head.Settings.Granularity
+	}
+	sp := newSpiller(work, next.Granularity, head.Schema)
+	var rows int64
+	for _, pt := range head.Partitions {
+		b, err := s.readPartition(dir, pt)
+		if err != nil {
+			return nil, err
+		}
+		if err := sp.add(b); err != nil {
+			return nil, err
+		}
+		rows += int64(b.Len())
+	}
+	if err := sp.close(); err != nil {
+		return nil, err
+	}
+	strategy, err := dedupmerge.ParseStrategy(next.Dedup)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{name: name, dir: dir, opt: IngestOptions{Source: "settings"}, settings: next,
+		policy:   dedupmerge.Policy{Strategy: strategy, Preference: next.ProviderPreference},
+		inSchema: head.Schema, spill: sp, stats: formats.Stats{Rows: rows}, replaceAll: true}
+	res, m, written, err := s.merge(ctx, p, head)
+	if err != nil {
+		s.removeFiles(dir, written)
+		return nil, err
+	}
+	m.OHLCWarnings = head.OHLCWarnings
+	if err := metastore.Commit(s.fs, dir, m); err != nil {
+		s.removeFiles(dir, written)
+		if errors.Is(err, metastore.ErrConflict) {
+			return nil, fmt.Errorf("settings of %s: another writer committed meanwhile; run it again: %w", name, err)
+		}
+		return nil, err
+	}
+	s.mu.Lock()
+	s.heads[name] = m
+	s.mu.Unlock()
+	res.Version, res.Committed = m.Version, true
+	return res, nil
+}

@@ -1,0 +1,284 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"bcfs/formats"
+	"bcfs/metastore"
+)
+
+// Snapshot is a pinned version of a dataset: its views have fixed content
+// and stay readable, whatever commits or deletes happen after Pin, until
+// Release.
+type Snapshot struct {
+	s      *Store
+	name   string
+	m      *metastore.Manifest
+	files  []metastore.File // open partition files, in manifest order
+	abs    []string         // their absolute paths (pins and cache keys)
+	header []byte           // CSV header
+	// chunks are the row groups of all partitions in order; starts[k] is
+	// the offset of chunk k in the CSV view, starts[len(chunks)] its size.
+	chunks []chunkRef
+	starts []int64
+
+	layoutOnce sync.Once
+	layout     *formats.ViewLayout
+	layoutErr  error
+
+	// mu protects readers and last.
+	mu      sync.Mutex
+	readers map[int]*formats.PartitionReader
+	// last is the most recently rendered chunk, so sequential reads of one
+	// chunk never render it twice even if the shared cache declined it.
+	last struct {
+		k    int
+		data []byte
+	}
+	released atomic.Bool
+}
+
+type chunkRef struct {
+	part, rg int
+	csvLen   int64
+}
+
+// Pin takes a snapshot of version (0: the head) of a dataset.
+func (s *Store) Pin(name string, version int64) (*Snapshot, error) {
+	for attempt := 0; ; attempt++ {
+		var m *metastore.Manifest
+		var err error
+		if version == 0 {
+			m, err = s.head(name)
+		} else {
+			if err = ValidName(name); err == nil {
+				m, err = metastore.Load(s.fs, s.datasetDir(name), version)
+				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, metastore.ErrNotFound) {
+					err = fmt.Errorf("dataset %q version %d: %w", name, version, ErrNotFound)
+				}
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		sn, err := s.pinManifest(name, m)
+		if err == nil {
+			return sn, nil
+		}
+		// The files may have been collected between reading the manifest
+		// and opening them (another process's GC): take the new head.
+		if !errors.Is(err, fs.ErrNotExist) || version != 0 || attempt >= 3 {
+			return nil, err
+		}
+		s.mu.Lock()
+		delete(s.heads, name)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Store) pinManifest(name string, m *metastore.Manifest) (*Snapshot, error) {
+	dir := s.datasetDir(name)
+	sn := &Snapshot{s: s, name: name, m: m, header: formats.AppendCSVHeader(nil, m.Schema),
+		readers: map[int]*formats.PartitionReader{}}
+	sn.last.k = -1
+	for i, pt := range m.Partitions {
+		p := filepath.Join(dir, filepath.FromSlash(pt.Path))
+		f, err := s.fs.Open(p)
+		if err != nil {
+			sn.closeFiles()
+			return nil, err
+		}
+		sn.files = append(sn.files, f)
+		sn.abs = append(sn.abs, p)
+		for j, rg := range pt.RowGroups {
+			sn.chunks = append(sn.chunks, chunkRef{part: i, rg: j, csvLen: rg.CSVLength})
+		}
+	}
+	sn.starts = make([]int64, len(sn.chunks)+1)
+	off := int64(len(sn.header))
+	for k, c := range sn.chunks {
+		sn.starts[k] = off
+		off += c.csvLen
+	}
+	sn.starts[len(sn.chunks)] = off
+	if off != m.CSVSize {
+		sn.closeFiles()
+		return nil, fmt.Errorf("%w: %s version %d: CSV size %d in manifest, row groups sum to %d", ErrCorrupt, name, m.Version, m.CSVSize, off)
+	}
+	s.mu.Lock()
+	for _, p := range sn.abs {
+		s.pins[p]++
+	}
+	s.mu.Unlock()
+	return sn, nil
+}
+
+func (sn *Snapshot) closeFiles() {
+	for _, f := range sn.files {
+		f.Close()
+	}
+}
+
+func (sn *Snapshot) Name() string         { return sn.name }
+func (sn *Snapshot) Version() int64       { return sn.m.Version }
+func (sn *Snapshot) Committed() time.Time { return sn.m.CommittedAt }
+
+// Manifest returns the pinned manifest; callers must not modify it.
+func (sn *Snapshot) Manifest() *metastore.Manifest { return sn.m }
+
+// Size returns the exact byte size of view v.
+func (sn *Snapshot) Size(v View) int64 {
+	if v == ViewParquet {
+		return sn.m.ParquetSize
+	}
+	return sn.m.CSVSize
+}
+
+// Release unpins the snapshot. Further reads fail.
+func (sn *Snapshot) Release() {
+	if sn.released.Swap(true) {
+		return
+	}
+	sn.s.mu.Lock()
+	for _, p := range sn.abs {
+		if sn.s.pins[p]--; sn.s.pins[p] <= 0 {
+			delete(sn.s.pins, p)
+		}
+	}
+	sn.s.mu.Unlock()
+	sn.closeFiles()
+}
+
+var errReleased = errors.New("snapshot released")
+
+// ReadAt reads view v at off with io.ReaderAt semantics.
+func (sn *Snapshot) ReadAt(v View, p []byte, off int64) (int, error) {
+	if sn.released.Load() {
+		return 0, errReleased
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("negative offset %d", off)
+	}
+	if v == ViewParquet {
+		l, err := sn.parquetLayout()
+		if err != nil {
+			return 0, err
+		}
+		return l.ReadAt(p, off)
+	}
+	size := sn.m.CSVSize
+	n := 0
+	for n < len(p) && off < size {
+		if off < int64(len(sn.header)) {
+			c := copy(p[n:], sn.header[off:])
+			n += c
+			off += int64(c)
+			continue
+		}
+		k := sort.Search(len(sn.chunks), func(i int) bool { return sn.starts[i+1] > off })
+		data, err := sn.chunk(k)
+		if err != nil {
+			return n, err
+		}
+		c := copy(p[n:], data[off-sn.starts[k]:])
+		n += c
+		off += int64(c)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// WriteTo writes all of view v to w.
+func (sn *Snapshot) WriteTo(v View, w io.Writer) (int64, error) {
+	r := io.NewSectionReader(viewReader{sn, v}, 0, sn.Size(v))
+	return io.CopyBuffer(w, r, make([]byte, 1<<20))
+}
+
+type viewReader struct {
+	sn *Snapshot
+	v  View
+}
+
+func (r viewReader) ReadAt(p []byte, off int64) (int, error) { return r.sn.ReadAt(r.v, p, off) }
+
+// chunk returns the CSV rendering of chunk k, from the cache or rendered.
+func (sn *Snapshot) chunk(k int) ([]byte, error) {
+	sn.mu.Lock()
+	if sn.last.k == k {
+		d := sn.last.data
+		sn.mu.Unlock()
+		return d, nil
+	}
+	sn.mu.Unlock()
+	c := sn.chunks[k]
+	key := sn.abs[c.part] + "#" + strconv.Itoa(c.rg)
+	data, err := sn.s.chunks.Get(key, func() ([]byte, error) { return sn.render(c) })
+	if err != nil {
+		return nil, err
+	}
+	sn.mu.Lock()
+	sn.last.k, sn.last.data = k, data
+	sn.mu.Unlock()
+	return data, nil
+}
+
+func (sn *Snapshot) render(c chunkRef) ([]byte, error) {
+	pr, err := sn.reader(c.part)
+	if err != nil {
+		return nil, err
+	}
+	b, err := pr.ReadRowGroup(c.rg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sn.abs[c.part], err)
+	}
+	b, err = formats.Conform(b, sn.m.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, sn.abs[c.part], err)
+	}
+	data := formats.AppendCSVRows(make([]byte, 0, c.csvLen), b)
+	if int64(len(data)) != c.csvLen {
+		return nil, fmt.Errorf("%w: %s row group %d renders %d CSV bytes, manifest says %d",
+			ErrCorrupt, sn.abs[c.part], c.rg, len(data), c.csvLen)
+	}
+	return data, nil
+}
+
+func (sn *Snapshot) reader(part int) (*formats.PartitionReader, error) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if r, ok := sn.readers[part]; ok {
+		return r, nil
+	}
+	r, err := formats.OpenPartition(sn.files[part], sn.m.Partitions[part].Size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sn.abs[part], err)
+	}
+	sn.readers[part] = r
+	return r, nil
+}
+
+func (sn *Snapshot) parquetLayout() (*formats.ViewLayout, error) {
+	sn.layoutOnce.Do(func() {
+		srcs := make([]formats.ViewSource, len(sn.files))
+		for i, f := range sn.files {
+			srcs[i] = formats.ViewSource{R: f, Size: sn.m.Partitions[i].Size}
+		}
+		sn.layout, sn.layoutErr = formats.BuildViewLayout(sn.m.Schema, srcs)
+		if sn.layoutErr == nil && sn.layout.Size() != sn.m.ParquetSize {
+			sn.layoutErr = fmt.Errorf("%w: %s: Parquet view is %d bytes, manifest says %d",
+				ErrCorrupt, sn.name, sn.layout.Size(), sn.m.ParquetSize)
+		}
+	})
+	return sn.layout, sn.layoutErr
+}

@@ -1,0 +1,467 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"bcfs/cache"
+	"bcfs/metastore"
+)
+
+// Options configure Open.
+type Options struct {
+	// CacheBytes bounds the rendered-chunk cache; 0 means 512 MiB.
+	CacheBytes int64
+	Logger     *slog.Logger
+	ReadOnly   bool
+	// FS is the filesystem under the store; nil means the OS. Tests inject
+	// faults through it.
+	FS metastore.FS
+	// Grace is how old an unreferenced file must be before garbage
+	// collection removes it; 0 means 10 minutes.
+	Grace time.Duration
+	// Keep is how many versions of each dataset are retained; 0 means 10.
+	Keep int
+}
+
+// Store is an open canonical store. It is safe for concurrent use; several
+// processes may open the same store (commits race safely at the commit
+// point).
+type Store struct {
+	dir    string
+	fs     metastore.FS
+	opt    Options
+	log    *slog.Logger
+	chunks *cache.Chunks
+
+	// mu protects heads, pins, subs and nextSub.
+	mu      sync.Mutex
+	heads   map[string]*metastore.Manifest // cached head manifests by dataset name
+	pins    map[string]int                 // absolute partition path -> open snapshots
+	subs    map[int]func(string)
+	nextSub int
+
+	// dsLocks serializes ingests into one dataset within this process, so
+	// they do not waste work racing at the commit point.
+	dsLocks sync.Map // name -> *sync.Mutex
+}
+
+// Open opens the store at dir, creating it if needed, and recovers every
+// dataset (drops torn manifests and aged garbage).
+func Open(dir string, opt Options) (*Store, error) {
+	if opt.FS == nil {
+		opt.FS = metastore.OS
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opt.CacheBytes == 0 {
+		opt.CacheBytes = 512 << 20
+	}
+	if opt.Grace == 0 {
+		opt.Grace = 10 * time.Minute
+	}
+	if opt.Keep == 0 {
+		opt.Keep = 10
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: abs, fs: opt.FS, opt: opt, log: opt.Logger,
+		heads: map[string]*metastore.Manifest{}, pins: map[string]int{}, subs: map[int]func(string){}}
+	if opt.ReadOnly {
+		if _, err := os.Stat(filepath.Join(abs, "bcfs.json")); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", abs, err)
+		}
+	} else {
+		for _, d := range []string{abs, s.datasetsDir(), s.SpoolDir(), s.ScratchDir(), s.trashDir()} {
+			if err := s.fs.MkdirAll(d, 0o755); err != nil {
+				return nil, fmt.Errorf("open store: %w", err)
+			}
+		}
+		if _, err := metastore.LoadOrCreateConfig(s.fs, abs); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	s.chunks, err = cache.New(opt.CacheBytes)
+	if err != nil {
+		return nil, err
+	}
+	if !opt.ReadOnly {
+		s.recoverAll()
+	}
+	return s, nil
+}
+
+// Close releases the cache. Open snapshots stay readable until released.
+func (s *Store) Close() error {
+	s.chunks.Close()
+	return nil
+}
+
+func (s *Store) Dir() string         { return s.dir }
+func (s *Store) SpoolDir() string    { return filepath.Join(s.dir, "spool") }
+func (s *Store) ScratchDir() string  { return filepath.Join(s.dir, "scratch") }
+func (s *Store) datasetsDir() string { return filepath.Join(s.dir, "datasets") }
+func (s *Store) trashDir() string    { return filepath.Join(s.dir, "trash") }
+
+func (s *Store) datasetDir(name string) string {
+	return filepath.Join(s.datasetsDir(), filepath.FromSlash(name))
+}
+
+// recoverAll cleans spool leftovers of dead ingests, the trash, and every
+// dataset's unreferenced files older than the grace period.
+func (s *Store) recoverAll() {
+	cutoff := time.Now().Add(-s.opt.Grace)
+	for _, d := range []string{s.SpoolDir(), s.trashDir()} {
+		ents, _ := s.fs.ReadDir(d)
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+				_ = s.fs.RemoveAll(filepath.Join(d, e.Name()))
+			}
+		}
+	}
+	names, err := s.datasetNames()
+	if err != nil {
+		s.log.Warn("recovery: listing datasets", "err", err)
+		return
+	}
+	for _, n := range names {
+		s.gc(n)
+	}
+}
+
+// gc removes unreferenced files of one dataset (best effort; garbage is never
+// data, so a failure only wastes space).
+func (s *Store) gc(name string) {
+	if s.opt.ReadOnly {
+		return
+	}
+	dir := s.datasetDir(name)
+	pinned := map[string]bool{}
+	s.mu.Lock()
+	for p := range s.pins {
+		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") {
+			pinned[filepath.ToSlash(rel)] = true
+		}
+	}
+	s.mu.Unlock()
+	removed, err := metastore.Recover(s.fs, dir, s.opt.Keep, s.opt.Grace, pinned)
+	if err != nil {
+		s.log.Warn("garbage collection", "dataset", name, "err", err)
+	}
+	if len(removed) > 0 {
+		s.log.Debug("garbage collected", "dataset", name, "files", len(removed))
+	}
+}
+
+// datasetNames walks datasets/ for folders holding a _log folder.
+func (s *Store) datasetNames() ([]string, error) {
+	var names []string
+	err := s.walk(func(rel string, isDataset bool) {
+		if isDataset {
+			names = append(names, rel)
+		}
+	})
+	sort.Strings(names)
+	return names, err
+}
+
+// walk visits every folder under datasets/ that is a dataset or a plain
+// folder, skipping partition and log folders.
+func (s *Store) walk(visit func(rel string, isDataset bool)) error {
+	var rec func(rel string) error
+	rec = func(rel string) error {
+		ents, err := s.fs.ReadDir(filepath.Join(s.datasetsDir(), filepath.FromSlash(rel)))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && rel != "" {
+				return nil // removed while walking
+			}
+			return err
+		}
+		for _, e := range ents {
+			n := e.Name()
+			if !e.IsDir() || ValidName(n) != nil {
+				continue
+			}
+			child := path.Join(rel, n)
+			_, err := s.fs.Stat(filepath.Join(s.datasetDir(child), "_log"))
+			visit(child, err == nil)
+			if err := rec(child); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return rec("")
+}
+
+// head returns the newest manifest of a dataset, refreshing the cached one
+// with a stat of the next version's file, so commits of other processes are
+// seen.
+func (s *Store) head(name string) (*metastore.Manifest, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	dir := s.datasetDir(name)
+	s.mu.Lock()
+	m := s.heads[name]
+	s.mu.Unlock()
+	if m != nil {
+		_, errNext := s.fs.Stat(filepath.Join(dir, metastore.ManifestName(m.Version+1)))
+		_, errCur := s.fs.Stat(filepath.Join(dir, metastore.ManifestName(m.Version)))
+		if errNext != nil && errCur == nil {
+			return m, nil
+		}
+	}
+	m, err := metastore.Head(s.fs, dir)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.heads, name)
+		s.mu.Unlock()
+		if errors.Is(err, metastore.ErrNoVersions) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("dataset %q: %w", name, ErrNotFound)
+		}
+		return nil, err
+	}
+	s.mu.Lock()
+	s.heads[name] = m
+	s.mu.Unlock()
+	return m, nil
+}
+
+func entryOf(name string, m *metastore.Manifest) Entry {
+	return Entry{Name: name, Version: m.Version, Committed: m.CommittedAt, Rows: m.RowCount,
+		CSVSize: m.CSVSize, ParquetSize: m.ParquetSize}
+}
+
+// Stat returns the head of one dataset.
+func (s *Store) Stat(name string) (Entry, error) {
+	m, err := s.head(name)
+	if err != nil {
+		return Entry{}, err
+	}
+	return entryOf(name, m), nil
+}
+
+// List returns every dataset's head, sorted by name.
+func (s *Store) List() ([]Entry, error) {
+	names, err := s.datasetNames()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(names))
+	for _, n := range names {
+		m, err := s.head(n)
+		if errors.Is(err, ErrNotFound) {
+			continue // a dataset being created or deleted
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, entryOf(n, m))
+	}
+	return out, nil
+}
+
+// Folders returns every folder: mkdir'ed ones and parents of datasets.
+func (s *Store) Folders() ([]string, error) {
+	var out []string
+	err := s.walk(func(rel string, isDataset bool) {
+		if !isDataset {
+			out = append(out, rel)
+			return
+		}
+		// A dataset's folder is a folder only if it also holds other
+		// datasets or folders; those are visited on their own.
+	})
+	// Parents of datasets are folders even when the dataset dir itself is
+	// the only thing in them.
+	names, _ := s.datasetNames()
+	seen := map[string]bool{}
+	for _, f := range out {
+		seen[f] = true
+	}
+	for _, n := range names {
+		for p := path.Dir(n); p != "."; p = path.Dir(p) {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, err
+}
+
+// Mkdir creates a folder.
+func (s *Store) Mkdir(folder string) error {
+	if s.opt.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := ValidName(folder); err != nil {
+		return err
+	}
+	p := s.datasetDir(folder)
+	if _, err := s.fs.Stat(p); err == nil {
+		return fmt.Errorf("folder %q: %w", folder, ErrExists)
+	}
+	return s.fs.MkdirAll(p, 0o755)
+}
+
+// Rmdir removes an empty folder.
+func (s *Store) Rmdir(folder string) error {
+	if s.opt.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := ValidName(folder); err != nil {
+		return err
+	}
+	p := s.datasetDir(folder)
+	ents, err := s.fs.ReadDir(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("folder %q: %w", folder, ErrNotFound)
+		}
+		return err
+	}
+	if len(ents) > 0 {
+		return fmt.Errorf("folder %q: %w", folder, ErrNotEmpty)
+	}
+	return s.fs.Remove(p)
+}
+
+// Delete removes a dataset and both its views. Open snapshots keep reading.
+// The dataset's own sub-datasets ("A/B" under "A") are kept.
+func (s *Store) Delete(name string) error {
+	if s.opt.ReadOnly {
+		return ErrReadOnly
+	}
+	if _, err := s.head(name); err != nil {
+		return err
+	}
+	mu := s.lockDataset(name)
+	defer mu.Unlock()
+	dir := s.datasetDir(name)
+	ents, err := s.fs.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	trash, err := os.MkdirTemp(s.trashDir(), "del-")
+	if err != nil {
+		return err
+	}
+	// _log first: once it is gone the dataset no longer exists for anyone.
+	if err := s.fs.Rename(filepath.Join(dir, "_log"), filepath.Join(trash, "_log")); err != nil {
+		return fmt.Errorf("delete %q: %w", name, err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if n == "_log" || (e.IsDir() && ValidName(n) == nil) {
+			continue
+		}
+		_ = s.fs.Rename(filepath.Join(dir, n), filepath.Join(trash, n))
+	}
+	s.mu.Lock()
+	delete(s.heads, name)
+	s.mu.Unlock()
+	if rest, _ := s.fs.ReadDir(dir); len(rest) == 0 {
+		_ = s.fs.Remove(dir)
+	}
+	go func() { _ = s.fs.RemoveAll(trash) }()
+	s.notify(name)
+	return nil
+}
+
+// Rename gives a dataset a new name.
+func (s *Store) Rename(oldName, newName string) error {
+	if s.opt.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := ValidName(newName); err != nil {
+		return err
+	}
+	if _, err := s.head(oldName); err != nil {
+		return err
+	}
+	if oldName == newName {
+		return nil
+	}
+	if _, err := s.head(newName); err == nil {
+		return fmt.Errorf("dataset %q: %w", newName, ErrExists)
+	}
+	mu := s.lockDataset(oldName)
+	defer mu.Unlock()
+	dst := s.datasetDir(newName)
+	if _, err := s.fs.Stat(dst); err == nil {
+		// A folder of that name exists (holding other datasets): the
+		// dataset's files move into it.
+		if _, err := s.fs.Stat(filepath.Join(dst, "_log")); err == nil {
+			return fmt.Errorf("dataset %q: %w", newName, ErrExists)
+		}
+		return fmt.Errorf("rename onto folder %q: %w", newName, ErrExists)
+	}
+	if err := s.fs.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := s.fs.Rename(s.datasetDir(oldName), dst); err != nil {
+		return fmt.Errorf("rename %q to %q: %w", oldName, newName, err)
+	}
+	s.mu.Lock()
+	delete(s.heads, oldName)
+	delete(s.heads, newName)
+	s.mu.Unlock()
+	s.notify(oldName)
+	s.notify(newName)
+	return nil
+}
+
+// Subscribe calls fn after each commit, delete or rename made through this
+// Store, from its own goroutine with no store lock held.
+func (s *Store) Subscribe(fn func(name string)) (cancel func()) {
+	s.mu.Lock()
+	id := s.nextSub
+	s.nextSub++
+	s.subs[id] = fn
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.subs, id)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Store) notify(name string) {
+	s.mu.Lock()
+	fns := make([]func(string), 0, len(s.subs))
+	for _, f := range s.subs {
+		fns = append(fns, f)
+	}
+	s.mu.Unlock()
+	if len(fns) == 0 {
+		return
+	}
+	go func() {
+		for _, f := range fns {
+			f(name)
+		}
+	}()
+}
+
+func (s *Store) lockDataset(name string) *sync.Mutex {
+	v, _ := s.dsLocks.LoadOrStore(name, new(sync.Mutex))
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu
+}
