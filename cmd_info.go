@@ -102,10 +102,10 @@ func printFlat(c *cli.Context, doc []byte) error {
 
 func newVerifyCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
-		Name:  "verify",
-		Usage: "re-read every partition of every head version; check SHA-256 and row counts",
+		Name:        "verify",
+		Usage:       "re-read every partition of every head version; check SHA-256 and row counts",
 		Description: "Exits 1 and names each damaged file when anything does not match its manifest.",
-		Flags: []cli.Flag{storeFlag(g)},
+		Flags:       []cli.Flag{storeFlag(g)},
 		Action: func(c *cli.Context) error {
 			st, err := openStore(g, store.Options{ReadOnly: true})
 			if err != nil {
