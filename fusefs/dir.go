@@ -44,9 +44,7 @@ func (d *dirNode) scratchPath(name string) string {
 }
 
 func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | d.fsys.dirMode()
-	out.Nlink = 2
-	d.fsys.fillAttr(&out.Attr)
+	d.fsys.fillDirAttr(&out.Attr, d.fsys.dirMode())
 	return 0
 }
 
@@ -110,9 +108,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return nil, translateError(f.log, "lookup", child, err)
 		}
 		if ok {
-			out.Mode = syscall.S_IFDIR | f.dirMode()
-			out.Nlink = 2
-			f.fillAttr(&out.Attr)
+			f.fillDirAttr(&out.Attr, f.dirMode())
 			return d.dirInode(ctx, child), 0
 		}
 	}
@@ -311,9 +307,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if err := f.st.Mkdir(child); err != nil {
 		return nil, translateError(f.log, "mkdir", child, err)
 	}
-	out.Mode = syscall.S_IFDIR | f.dirMode()
-	out.Nlink = 2
-	f.fillAttr(&out.Attr)
+	f.fillDirAttr(&out.Attr, f.dirMode())
 	return d.dirInode(ctx, child), 0
 }
 

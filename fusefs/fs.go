@@ -50,6 +50,7 @@ type FS struct {
 	inflight sync.WaitGroup          // ingests running now
 
 	unsubscribe func()
+	started     time.Time // mtime of folders, which have no commit time
 }
 
 // NewFS prepares a filesystem over st. Mount it with (*FS).Mount.
@@ -80,6 +81,7 @@ func NewFS(st *store.Store, opt Options) (*FS, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		pending: make(map[string]*pendingNode),
+		started: time.Now(),
 	}
 	f.root = &dirNode{fsys: f}
 	// The loopback scratch nodes compute their backing path relative to
@@ -250,6 +252,14 @@ func (f *FS) fileMode() uint32 {
 		return 0o444
 	}
 	return 0o644
+}
+
+// fillDirAttr sets the attributes of folders and .metadata folders.
+func (f *FS) fillDirAttr(a *fuse.Attr, mode uint32) {
+	a.Mode = syscall.S_IFDIR | mode
+	a.Nlink = 2
+	a.SetTimes(&f.started, &f.started, &f.started)
+	f.fillAttr(a)
 }
 
 func (f *FS) dirMode() uint32 {

@@ -26,9 +26,7 @@ var (
 )
 
 func (d *metaDir) fill(a *fuse.Attr) {
-	a.Mode = syscall.S_IFDIR | 0o555
-	a.Nlink = 2
-	d.fsys.fillAttr(a)
+	d.fsys.fillDirAttr(a, 0o555)
 }
 
 func (d *metaDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
