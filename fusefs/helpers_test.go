@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -200,4 +201,52 @@ func eventually(t *testing.T, check func() error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// genBars returns a CSV with a header and n one-minute bars from t0.
+func genBars(t0 time.Time, n int, symbol, provider string) string {
+	var b bytes.Buffer
+	b.WriteString("timestamp,open,high,low,close,volume,symbol,provider\n")
+	b.WriteString(genRows(t0, n, symbol, provider))
+	return b.String()
+}
+
+// genRows returns n one-minute bar rows (no header) from t0.
+func genRows(t0 time.Time, n int, symbol, provider string) string {
+	var b bytes.Buffer
+	for i := 0; i < n; i++ {
+		p := 4000 + float64(i%97)*0.25
+		ts := t0.Add(time.Duration(i) * time.Minute).UTC().Format("2006-01-02 15:04:05")
+		b.WriteString(ts)
+		b.WriteString(",")
+		b.WriteString(ftoa(p))
+		b.WriteString(",")
+		b.WriteString(ftoa(p + 1))
+		b.WriteString(",")
+		b.WriteString(ftoa(p - 1))
+		b.WriteString(",")
+		b.WriteString(ftoa(p + 0.5))
+		b.WriteString(",")
+		b.WriteString(itoa(100 + i%50))
+		b.WriteString(",")
+		b.WriteString(symbol)
+		b.WriteString(",")
+		b.WriteString(provider)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+func itoa(i int) string     { return strconv.Itoa(i) }
+
+// rows returns the head row count of a dataset, re-reading the head from
+// disk.
+func rows(t *testing.T, st *store.Store, name string) int64 {
+	t.Helper()
+	e, err := st.Stat(name)
+	if err != nil {
+		t.Fatalf("stat %s: %v", name, err)
+	}
+	return e.Rows
 }
