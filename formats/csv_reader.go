@@ -391,17 +391,15 @@ func countRecognized[T ~string | ~[]byte](rec []T) int {
 }
 
 // looksLikeData reports whether a first line is a data row rather than a
-// header: no field is a known column name, the first field is a timestamp
-// or a number, and at least two other fields are numbers.
+// header: no field is a known column name, the first field starts with a
+// digit (a date, an epoch, a tick time) and at least two others are numbers.
 func looksLikeData(rec [][]byte) bool {
 	if len(rec) < 3 || countRecognized(rec) > 0 {
 		return false
 	}
-	first := unsafeString(rec[0])
-	if _, err := parseTimestamp(first, nil); err != nil {
-		if _, ok := parseFloatFast(rec[0]); !ok {
-			return false
-		}
+	first := trimBytes(rec[0])
+	if len(first) == 0 || first[0] < '0' || first[0] > '9' {
+		return false
 	}
 	nums := 0
 	for _, f := range rec[1:] {
