@@ -155,6 +155,11 @@ func Encode(m *Manifest) ([]byte, error) {
 	if err := validate(m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	return encode(m)
+}
+
+// encode is Encode without validation.
+func encode(m *Manifest) ([]byte, error) {
 	c := *m
 	c.Checksum = ""
 	c.CommittedAt = c.CommittedAt.UTC()
