@@ -62,6 +62,9 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	mu := s.lockDataset(name)
 	res, err := s.ingest(ctx, name, srcPath, opt)
 	mu.Unlock()
+	if res != nil && res.Committed {
+		s.notify(name)
+	}
 	if err != nil {
 		s.log.Error("ingest failed", "dataset", name, "source", opt.Source, "err", err)
 		if !opt.DryRun && errors.Is(err, ErrBadInput) {
@@ -72,7 +75,6 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	if res.Committed {
 		s.log.Info("ingested", "dataset", name, "source", opt.Source, "version", res.Version,
 			"added", res.Report.RowsAdded, "replaced", res.Report.RowsReplaced)
-		s.notify(name)
 		go s.gc(name)
 	}
 	return res, nil
@@ -116,8 +118,12 @@ func (s *Store) ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	settings := metastore.DefaultSettings()
 	if head != nil {
 		settings = head.Settings
-	} else if opt.Timezone != "" {
-		settings.Timezone = opt.Timezone
+	} else {
+		// A new dataset's granularity comes from its first rows.
+		settings.Granularity = ""
+		if opt.Timezone != "" {
+			settings.Timezone = opt.Timezone
+		}
 	}
 	tz := settings.Timezone
 	if opt.Timezone != "" {
@@ -235,12 +241,14 @@ func (s *Store) commitLoop(ctx context.Context, p *plan, head *metastore.Manifes
 			return nil, err
 		}
 		err = metastore.Commit(s.fs, p.dir, m)
-		if err == nil {
+		if err == nil || errors.Is(err, metastore.ErrNotDurable) {
+			// Past the commit point the version is visible: its files stay
+			// even if the final fsync failed (then the caller hears of it).
 			s.mu.Lock()
 			s.heads[p.name] = m
 			s.mu.Unlock()
 			res.Version, res.Committed = m.Version, true
-			return res, nil
+			return res, err
 		}
 		s.removeFiles(p.dir, written)
 		if !errors.Is(err, metastore.ErrConflict) || attempt+1 >= maxCommitAttempts {
