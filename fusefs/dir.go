@@ -344,6 +344,9 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		if err := f.st.Delete(ds); err != nil {
 			return translateError(f.log, "unlink", ds, err)
 		}
+		// The other view's name is still cached; the kernel holds this
+		// folder's lock until we return, so tell it from a goroutine.
+		go f.invalidateDataset(ds)
 		return 0
 	}
 	if err := syscall.Unlink(d.scratchPath(name)); err != nil {
@@ -389,7 +392,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		if err := f.st.Rename(srcDS, dstDS); err != nil {
 			return translateError(f.log, "rename", srcDS, err)
 		}
-		go f.invalidateDataset(srcDS)
+		go func() {
+			f.invalidateDataset(srcDS)
+			f.invalidateDataset(dstDS)
+		}()
 		return 0
 	case srcKind == kindView:
 		// Turning a dataset into a scratch file (mv X.csv X.csv~) has no
