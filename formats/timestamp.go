@@ -310,7 +310,7 @@ func (c *civil) parseTimeAndZone(s string, allowTime bool) error {
 	}
 	if len(s) > 0 && s[0] == ' ' {
 		t := trimSpace(s)
-		if len(t) >= 2 && (t[1]|0x20) == 'm' && ((t[0]|0x20) == 'a' || (t[0]|0x20) == 'p') {
+		if len(t) >= 2 && (t[1]|0x20) == 'm' && ((t[0]|0x20) == 'a' || (t[0]|0x20) == 'p') && (len(t) == 2 || t[2] == ' ') {
 			return c.parseAMPMAndZone(t)
 		}
 	}

@@ -1,0 +1,48 @@
+// Package formats holds the bar schema, columnar batches and the decoders
+// and encoders of bar files. It knows nothing of the store's layout, FUSE or
+// the CLI.
+//
+// Terms:
+//
+//   - Bar: one row of timestamp, open, high, low, close, volume, symbol,
+//     provider, plus extra columns. Timestamps are int64 nanoseconds since
+//     the Unix epoch, UTC.
+//   - Schema: the eight canonical columns at fixed indexes (IdxTimestamp ..
+//     IdxProvider), then extras. Volume is int64, or float64 when a value
+//     is fractional.
+//   - Batch: rows in columnar form; Batch.Line names each row's source line.
+//   - Decoder: streams an input as batches that all share one schema;
+//     io.EOF ends it, any other error rejects the whole input.
+//   - Vendor: a recognized export shape (Yahoo, IBKR, Barchart) that
+//     supplies the provider when the file has none.
+//
+// CSV reading (OpenCSV) invariants:
+//
+//   - Records follow RFC 4180 (RecordScanner): quoted fields keep their
+//     bytes verbatim, blank lines are skipped, errors carry the line where
+//     the record starts and the 1-based field number.
+//   - Headers map case-insensitively through NormalizeName. A Date + Time
+//     pair joins into the timestamp; a leading unnamed column is the
+//     timestamp when there is no other, and an integer column named like a
+//     row index ("", "Unnamed: 0", "index") is dropped.
+//   - Extra column and volume types are inferred from the first batch
+//     (opt.BatchRows rows, buffered as text); a later value that does not
+//     fit is a ParseError, never truncated or silently changed.
+//   - Rows whose four prices are all empty or null-as-text are skipped and
+//     counted (Stats.SkippedEmpty); any other missing value is an error.
+//   - Slash dates are US month/day; a day-first file is refused, never
+//     swapped. Naive times are in Options.Location (UTC when nil).
+//   - Every batch passes ValidateBatch; under OHLCReject the decoder ends
+//     with *OHLCError instead of io.EOF when rows violated OHLC order.
+//   - Memory is bounded by one batch and one record (at most 64 MiB).
+//
+// CSV rendering (AppendCSVHeader, AppendCSVRows) is deterministic: the same
+// batch always renders to the same bytes, because manifests store the byte
+// length of each row group's rendering and the CSV view renders it again
+// later. Timestamps print as UTC "YYYY-MM-DD HH:MM:SS[.fraction]", floats
+// rounded to 6 decimals without trailing zeros.
+//
+// Open sniffs an input: Parquet by magic, gzip and zstd streams are
+// decompressed and decoded as CSV, and Arrow/Feather, JSON and empty inputs
+// are refused with errors wrapping ErrNotBars.
+package formats
