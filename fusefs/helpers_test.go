@@ -250,3 +250,5 @@ func rows(t *testing.T, st *store.Store, name string) int64 {
 	}
 	return e.Rows
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
