@@ -203,7 +203,20 @@ func (c *colCursor) read(dst *Column, n int) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		err = c.load(page)
+		if rows := int(page.NumValues()); rows <= n && dst.Null == nil && page.NumNulls() == 0 {
+			// The caller takes the whole page: convert straight into dst
+			// instead of staging it in c.cur and copying.
+			err = c.load(page, dst, false)
+			parquet.Release(page)
+			if err != nil || rows == 0 {
+				if err != nil {
+					return 0, err
+				}
+				continue
+			}
+			return rows, nil
+		}
+		err = c.load(page, &c.cur, true)
 		parquet.Release(page)
 		if err != nil {
 			return 0, err
@@ -246,8 +259,9 @@ func truncateColumn(c *Column) {
 
 var errCorruptPage = errors.New("corrupt page: value count does not match its levels")
 
-// load converts page into c.cur.
-func (c *colCursor) load(page parquet.Page) error {
+// load converts page into out: appended to it, or replacing its content
+// (and becoming the cursor's current page) when staged.
+func (c *colCursor) load(page parquet.Page, out *Column, staged bool) error {
 	if len(page.RepetitionLevels()) > 0 {
 		return fmt.Errorf("column %q is repeated: %w", c.info.Name, ErrUnsupported)
 	}
@@ -265,11 +279,17 @@ func (c *colCursor) load(page parquet.Page) error {
 			}
 		}
 	}
-	dst := &c.cur
+	dst := out
 	if nonNull != rows {
+		if !staged {
+			return errCorruptPage
+		}
 		dst = &c.dense
 	}
-	truncateColumn(dst)
+	if staged {
+		truncateColumn(dst)
+	}
+	before := dst.Len(c.info.Type)
 	if dict := page.Dictionary(); dict != nil {
 		if dict != c.dict {
 			truncateColumn(&c.dictCol)
@@ -295,13 +315,15 @@ func (c *colCursor) load(page parquet.Page) error {
 			return err
 		}
 	}
-	if dst.Len(c.info.Type) != nonNull {
+	if dst.Len(c.info.Type)-before != nonNull {
 		return errCorruptPage
 	}
 	if dst == &c.dense {
 		scatter(&c.cur, &c.dense, c.info.Type, defs)
 	}
-	c.pos, c.n = 0, rows
+	if staged {
+		c.pos, c.n = 0, rows
+	}
 	return nil
 }
 
