@@ -28,15 +28,13 @@ func Commit(fsys FS, dir string, m *Manifest) error {
 		return err
 	}
 	logDir := filepath.Join(dir, LogDir)
-	if _, err := fsys.Stat(logDir); errors.Is(err, os.ErrNotExist) {
-		if err := fsys.MkdirAll(logDir, 0o755); err != nil {
-			return fmt.Errorf("commit %s: %w", dir, err)
-		}
-		// The first version must not lose its folder in a crash.
-		if err := fsys.SyncDir(dir); err != nil {
-			return fmt.Errorf("commit %s: %w", dir, err)
-		}
-	} else if err != nil {
+	if err := fsys.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("commit %s: %w", dir, err)
+	}
+	// Makes _log's own entry durable. Only the first commit needs it, but a
+	// first commit whose fsync failed and was retried cannot be told apart,
+	// and an fsync of a clean folder costs next to nothing.
+	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("commit %s: %w", dir, err)
 	}
 	tmp := filepath.Join(logDir, tempPrefix+uuid.NewString()+".json")

@@ -2,6 +2,7 @@ package metastore
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -232,92 +233,111 @@ func TestCommitRetryLoop(t *testing.T) {
 }
 
 // TestCommitFaults fails each operation of a commit in turn, then crashes
-// at each one, and checks what a reader sees.
+// at each one, and checks what a reader sees: for the first version of a new
+// dataset (which also creates _log) and for a later one.
 func TestCommitFaults(t *testing.T) {
+	for _, prior := range []int64{0, 2} {
+		t.Run(fmt.Sprintf("after %d versions", prior), func(t *testing.T) {
+			testCommitFaults(t, prior)
+		})
+	}
+}
+
+func testCommitFaults(t *testing.T, prior int64) {
+	next := prior + 1
 	setup := func(t *testing.T) string {
-		dir := t.TempDir()
-		for v := int64(1); v <= 2; v++ {
+		dir := filepath.Join(t.TempDir(), "ds")
+		for v := int64(1); v <= prior; v++ {
 			if err := Commit(OS, dir, testManifest(v)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		return dir
 	}
+	// headVersion is 0 when the dataset has no version.
+	headVersion := func(t *testing.T, dir string) int64 {
+		t.Helper()
+		head, err := Head(OS, dir)
+		if errors.Is(err, ErrNoVersions) {
+			return 0
+		}
+		if err != nil {
+			t.Fatalf("Head: %v", err)
+		}
+		return head.Version
+	}
 	counter := NewFaultFS(OS)
-	if err := Commit(counter, setup(t), testManifest(3)); err != nil {
+	if err := Commit(counter, setup(t), testManifest(next)); err != nil {
 		t.Fatal(err)
 	}
-	kinds := []Op{OpCreate, OpWrite, OpSync, OpClose, OpLink, OpRemove, OpSyncDir, OpList}
+	kinds := []Op{OpCreate, OpWrite, OpSync, OpClose, OpLink, OpRemove, OpSyncDir, OpMkdir}
 	for _, kind := range kinds {
 		n := counter.Count(kind)
 		if n == 0 {
 			t.Fatalf("a commit does no %s", kind)
 		}
 		for i := 0; i < n; i++ {
-			t.Run(kind.String()+"/fail", func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s#%d/fail", kind, i), func(t *testing.T) {
 				dir := setup(t)
 				ffs := NewFaultFS(OS)
 				ffs.FailAt(kind, i, nil)
-				err := Commit(ffs, dir, testManifest(3))
-				head, herr := Head(OS, dir)
-				if herr != nil {
-					t.Fatalf("Head after failed commit: %v", herr)
-				}
+				err := Commit(ffs, dir, testManifest(next))
+				head := headVersion(t, dir)
+				// The last SyncDir is the one after the publishing link.
+				afterLink := kind == OpRemove || (kind == OpSyncDir && i == n-1)
 				switch {
 				case kind == OpRemove:
 					// Only the temp's removal failed: the version is
 					// published and the leftover is Recover's job.
-					if err != nil || head.Version != 3 {
-						t.Fatalf("err %v, head %d; want success and head 3", err, head.Version)
+					if err != nil || head != next {
+						t.Fatalf("err %v, head %d; want success and head %d", err, head, next)
 					}
-				case kind == OpSyncDir:
-					if !errors.Is(err, ErrNotDurable) || head.Version != 3 {
-						t.Fatalf("err %v, head %d; want ErrNotDurable and head 3", err, head.Version)
+				case afterLink:
+					if !errors.Is(err, ErrNotDurable) || head != next {
+						t.Fatalf("err %v, head %d; want ErrNotDurable and head %d", err, head, next)
 					}
 				default:
 					if !errors.Is(err, ErrInjected) {
 						t.Fatalf("Commit: %v, want the injected error", err)
 					}
-					if head.Version != 2 {
-						t.Fatalf("head %d after failed commit, want 2", head.Version)
+					if head != prior {
+						t.Fatalf("head %d after failed commit, want %d", head, prior)
 					}
-					assertNoTemps(t, dir)
+					if _, err := os.Stat(filepath.Join(dir, LogDir)); err == nil {
+						assertNoTemps(t, dir)
+					}
 					// The failed commit left nothing in the way of a retry.
-					if err := Commit(OS, dir, testManifest(3)); err != nil {
+					if err := Commit(OS, dir, testManifest(next)); err != nil {
 						t.Fatalf("retry: %v", err)
 					}
 				}
 			})
-			t.Run(kind.String()+"/crash", func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s#%d/crash", kind, i), func(t *testing.T) {
 				dir := setup(t)
 				ffs := NewFaultFS(OS)
 				ffs.CrashAt(kind, i)
-				err := Commit(ffs, dir, testManifest(3))
-				if err == nil && ffs.Crashed() && kind != OpRemove {
+				err := Commit(ffs, dir, testManifest(next))
+				if err == nil && kind != OpRemove {
 					t.Fatal("Commit succeeded through a crash")
 				}
 				// Reopen after the crash with the plain filesystem.
-				head, herr := Head(OS, dir)
-				if herr != nil {
-					t.Fatalf("Head after crash: %v", herr)
+				head := headVersion(t, dir)
+				if head != prior && head != next {
+					t.Fatalf("head %d after crash, want %d or %d", head, prior, next)
 				}
-				if head.Version != 2 && head.Version != 3 {
-					t.Fatalf("head %d after crash", head.Version)
+				if head == prior && err == nil {
+					t.Fatalf("commit reported success but version %d is not there", next)
 				}
-				if head.Version == 2 && err == nil {
-					t.Fatal("commit reported success but version 3 is not there")
-				}
-				next, err := NextVersion(OS, dir)
+				v, err := NextVersion(OS, dir)
 				if err != nil {
 					t.Fatal(err)
 				}
-				m := testManifest(next)
-				m.Parent = head.Version
+				m := testManifest(v)
+				m.Parent = head
 				if err := Commit(OS, dir, m); err != nil {
 					t.Fatalf("commit after crash recovery: %v", err)
 				}
-				removed, err := Recover(OS, dir, 10, -1, nil)
-				if err != nil {
+				if removed, err := Recover(OS, dir, 10, -1, nil); err != nil {
 					t.Fatalf("Recover: %v (removed %v)", err, removed)
 				}
 			})
