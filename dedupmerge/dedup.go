@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 
 	"bcfs/formats"
 )
@@ -90,84 +89,81 @@ func sortDedup(in *formats.Batch, p Policy) deduped {
 	if sorted && unique {
 		return deduped{}
 	}
-	var order []int32
 	if sorted {
-		order = make([]int32, n)
+		order := make([]int32, n)
 		for i := range order {
 			order[i] = int32(i)
 		}
-	} else {
-		order = sortOrder(in, strategy, less)
+		return resolve(in, p, strategy, order, func(a, b int) bool { return less(a, b) == 0 })
 	}
-	return resolve(in, p, strategy, order, less)
-}
-
-// sortKey keeps the timestamp next to the row index so that the sort's
-// first comparison does not chase the index into the column.
-type sortKey struct {
-	ts  int64
-	row int32
-}
-
-// sortOrder returns the row indices of in in key order, equal keys in
-// ascending row order (arrival order).
-func sortOrder(in *formats.Batch, s Strategy, cmpRows func(i, j int) int) []int32 {
-	ts := in.Timestamps()
-	keys := make([]sortKey, len(ts))
-	for i, t := range ts {
-		keys[i] = sortKey{t, int32(i)}
-	}
-	switch s {
-	case TimestampOnly:
-		slices.SortFunc(keys, func(a, b sortKey) int {
-			if a.ts != b.ts {
-				return cmp.Compare(a.ts, b.ts)
-			}
-			return cmp.Compare(a.row, b.row)
-		})
-	case AllColumns:
-		slices.SortFunc(keys, func(a, b sortKey) int {
-			if a.ts != b.ts {
-				return cmp.Compare(a.ts, b.ts)
-			}
-			if c := cmpRows(int(a.row), int(b.row)); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.row, b.row)
-		})
-	default:
-		sym := in.Symbols()
-		slices.SortFunc(keys, func(a, b sortKey) int {
-			if a.ts != b.ts {
-				return cmp.Compare(a.ts, b.ts)
-			}
-			if c := strings.Compare(sym[a.row], sym[b.row]); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.row, b.row)
-		})
-	}
-	order := make([]int32, len(keys))
+	keys := sortKeys(in, strategy, less)
+	order := make([]int32, n)
 	for i, k := range keys {
 		order[i] = k.row
 	}
-	return order
+	// Adjacent keys decide groups from the sort keys, which sit in order in
+	// memory, rather than from the columns in shuffled row order.
+	same := func(a, b int) bool { return keys[a].ts == keys[b].ts && keys[a].sym == keys[b].sym }
+	if strategy == AllColumns {
+		same = func(a, b int) bool {
+			return keys[a].ts == keys[b].ts && keys[a].sym == keys[b].sym && less(int(keys[a].row), int(keys[b].row)) == 0
+		}
+	}
+	return resolve(in, p, strategy, order, same)
+}
+
+// sortKeys returns the sort keys of in in key order, equal keys in
+// ascending row order (arrival order). Under TimestampOnly all sym are 0.
+func sortKeys(in *formats.Batch, s Strategy, cmpRows func(i, j int) int) []sortKey {
+	ts := in.Timestamps()
+	keys := make([]sortKey, len(ts))
+	for i, t := range ts {
+		keys[i] = sortKey{ts: t, row: int32(i)}
+	}
+	bySymbol := s != TimestampOnly
+	if bySymbol {
+		ranks, distinct := symbolRanks(in.Symbols())
+		bySymbol = distinct > 1
+		for i, r := range ranks {
+			keys[i].sym = r
+		}
+	}
+	radixSort(keys, bySymbol)
+	if s == AllColumns {
+		// Within one (timestamp, symbol), order by the other columns, then row.
+		for lo := 0; lo < len(keys); {
+			hi := lo + 1
+			for hi < len(keys) && keys[hi].ts == keys[lo].ts && keys[hi].sym == keys[lo].sym {
+				hi++
+			}
+			if hi-lo > 1 {
+				slices.SortFunc(keys[lo:hi], func(a, b sortKey) int {
+					if c := cmpRows(int(a.row), int(b.row)); c != 0 {
+						return c
+					}
+					return cmp.Compare(a.row, b.row)
+				})
+			}
+			lo = hi
+		}
+	}
+	return keys
 }
 
 // resolve walks order (key order, arrival order within a key) and picks each
-// key's winner. It reuses order's storage for the winner list.
-func resolve(in *formats.Batch, p Policy, s Strategy, order []int32, cmpRows func(i, j int) int) deduped {
+// key's winner; same(a, b) reports whether positions a and b of order hold
+// the same key. It reuses order's storage for the winner list.
+func resolve(in *formats.Batch, p Policy, s Strategy, order []int32, same func(a, b int) bool) deduped {
 	prov := in.Providers()
 	var d deduped
 	win := order[:0]
 	n := len(order)
 	for k := 0; k < n; {
-		first := order[k]
 		e := k + 1
-		for e < n && cmpRows(int(first), int(order[e])) == 0 {
+		for e < n && same(k, e) {
 			e++
 		}
-		best := first
+		best := order[k]
 		if e-k > 1 {
 			bestRank := p.Rank(prov[best])
 			for _, r := range order[k+1 : e] {

@@ -127,6 +127,23 @@ func TestMergeMatchesReference(t *testing.T) {
 	sizes := []struct{ stored, incoming, tsRange int }{
 		{0, 5, 4}, {5, 0, 4}, {3, 3, 2}, {20, 20, 8}, {50, 200, 30}, {300, 100, 1000}, {200, 300, 60},
 	}
+	// Inputs above radixMin take the radix sort; timestamps of both signs.
+	r2 := rand.New(rand.NewPCG(3, 4))
+	for _, p := range testPolicies {
+		for _, tsRange := range []int{50, 3000, 1 << 40} {
+			stored := randBars(r2, 2000, tsRange)
+			incoming := randBars(r2, radixMin*3, tsRange)
+			for i := range incoming {
+				incoming[i].ts -= int64(tsRange / 2)
+			}
+			want, wantRep := refMerge(stored[:0], incoming, p)
+			out, rep := Merge(nil, mkBatch(incoming...), p)
+			assertRows(t, out, want)
+			if rep != wantRep {
+				t.Fatalf("large input report\n got %+v\nwant %+v", rep, wantRep)
+			}
+		}
+	}
 	for _, p := range testPolicies {
 		for _, sz := range sizes {
 			for _, sorted := range []bool{false, true} {
