@@ -58,7 +58,7 @@ func SortDedup(in *formats.Batch, p Policy) (out *formats.Batch, removed int64, 
 	if d.win == nil {
 		return view(in), 0, 0
 	}
-	plan := segments{{incoming: true, lo: 0, hi: len(d.win)}}
+	plan := segments{{lo: 0, hi: int32(len(d.win)), incoming: true}}
 	return build(in.Schema, nil, in, d.win, plan, len(d.win)), d.removed, d.conflicts
 }
 
@@ -155,6 +155,7 @@ func sortKeys(in *formats.Batch, s Strategy, cmpRows func(i, j int) int) []sortK
 // the same key. It reuses order's storage for the winner list.
 func resolve(in *formats.Batch, p Policy, s Strategy, order []int32, same func(a, b int) bool) deduped {
 	prov := in.Providers()
+	rank := ranker{p: p}
 	var d deduped
 	win := order[:0]
 	n := len(order)
@@ -165,11 +166,11 @@ func resolve(in *formats.Batch, p Policy, s Strategy, order []int32, same func(a
 		}
 		best := order[k]
 		if e-k > 1 {
-			bestRank := p.Rank(prov[best])
+			bestRank := rank.of(prov[best])
 			for _, r := range order[k+1 : e] {
 				// <= so that, at equal rank, the later row (the newer write) wins.
-				if rank := p.Rank(prov[r]); rank <= bestRank {
-					best, bestRank = r, rank
+				if rk := rank.of(prov[r]); rk <= bestRank {
+					best, bestRank = r, rk
 				}
 			}
 			d.removed += int64(e - k - 1)

@@ -5,8 +5,8 @@ import "bcfs/formats"
 // segment is a run of output rows taken from one source: stored rows
 // [lo, hi), or incoming winners at positions [lo, hi) of the winner list.
 type segment struct {
+	lo, hi   int32 // a partition holds far fewer than 2^31 rows
 	incoming bool
-	lo, hi   int
 }
 
 // segments is an output plan: the output is the concatenation of its runs.
@@ -20,12 +20,12 @@ func (s *segments) add(incoming bool, lo, hi int) {
 	}
 	if n := len(*s); n > 0 {
 		last := &(*s)[n-1]
-		if last.incoming == incoming && last.hi == lo {
-			last.hi = hi
+		if last.incoming == incoming && int(last.hi) == lo {
+			last.hi = int32(hi)
 			return
 		}
 	}
-	*s = append(*s, segment{incoming, lo, hi})
+	*s = append(*s, segment{int32(lo), int32(hi), incoming})
 }
 
 // build materialises an output plan of n rows column by column. stored may
@@ -64,7 +64,7 @@ func build(schema formats.Schema, stored, incoming *formats.Batch, win []int32, 
 func gather[T any](dst, stored, incoming []T, win []int32, plan segments) []T {
 	k := 0
 	for _, g := range plan {
-		n := g.hi - g.lo
+		n := int(g.hi - g.lo)
 		switch {
 		case !g.incoming:
 			if stored != nil {

@@ -42,7 +42,7 @@ func Merge(stored, incoming *formats.Batch, p Policy) (*formats.Batch, Report) {
 	}
 
 	if sd := sortDedup(stored, p); sd.win != nil {
-		stored = build(stored.Schema, nil, stored, sd.win, segments{{true, 0, len(sd.win)}}, len(sd.win))
+		stored = build(stored.Schema, nil, stored, sd.win, segments{{lo: 0, hi: int32(len(sd.win)), incoming: true}}, len(sd.win))
 	}
 	in := sortDedup(incoming, p)
 	rep.RowsUnchanged = in.removed
@@ -75,6 +75,7 @@ func mergePlan(stored, incoming *formats.Batch, in *deduped, p Policy, rep *Repo
 	c := func(i, k int) int { return keyAt(i, in.row(k)) }
 	checkValues := p.strategy() != AllColumns
 	sprov, iprov := stored.Providers(), incoming.Providers()
+	srank, irank := ranker{p: p}, ranker{p: p}
 
 	plan := make(segments, 0, 16)
 	i, k := 0, 0
@@ -100,7 +101,7 @@ func mergePlan(stored, incoming *formats.Batch, in *deduped, p Policy, rep *Repo
 					rep.ConflictsResolved++
 				}
 				// <= because at equal rank the incoming row is the newer write.
-				if p.Rank(iprov[w]) <= p.Rank(sprov[i]) {
+				if irank.of(iprov[w]) <= srank.of(sprov[i]) {
 					rep.RowsReplaced++
 					plan.add(true, k, k+1)
 				} else {

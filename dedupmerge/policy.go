@@ -72,3 +72,19 @@ func (p Policy) strategy() Strategy {
 	}
 	return p.Strategy
 }
+
+// ranker memoises the last provider's rank: a column usually repeats one
+// provider for long runs, and Rank compares against every preference entry.
+type ranker struct {
+	p    Policy
+	last string
+	rank int
+	set  bool
+}
+
+func (r *ranker) of(provider string) int {
+	if !r.set || provider != r.last {
+		r.last, r.rank, r.set = provider, r.p.Rank(provider), true
+	}
+	return r.rank
+}
