@@ -268,6 +268,12 @@ func (c *colCursor) load(page parquet.Page, out *Column, staged bool) error {
 	rows := int(page.NumValues())
 	defs := page.DefinitionLevels()
 	nonNull := rows
+	if len(defs) == 0 && rows > 0 && page.NumNulls() == int64(rows) {
+		// A column of logical type NULL: no levels, no values.
+		if data := page.Data(); data.Kind() == encoding.Undefined {
+			defs = make([]byte, rows)
+		}
+	}
 	if len(defs) > 0 {
 		if len(defs) != rows {
 			return errCorruptPage
