@@ -72,6 +72,10 @@ func runExport(g *globalOptions, name string, view store.View, out string, stdou
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	if _, err := sn.WriteTo(view, tmp); err != nil {
 		tmp.Close()
 		return err

@@ -38,7 +38,7 @@ func newLsCommand(g *globalOptions) *cli.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', tabwriter.AlignRight)
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tROWS\tCSV BYTES\tPARQUET BYTES\tCOMMITTED\t")
 			for _, e := range ents {
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", e.Name, e.Version, e.Rows, e.CSVSize, e.ParquetSize,

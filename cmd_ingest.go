@@ -64,7 +64,7 @@ func runIngest(c *cli.Context, g *globalOptions, o ingestOptions, files []string
 		res, err := st.Ingest(c.Context, name, f, store.IngestOptions{Source: f, Provider: o.Provider,
 			Timezone: o.Timezone, OHLCCheck: o.OHLCCheck, DryRun: o.DryRun})
 		if err != nil {
-			fmt.Fprintf(c.App.ErrWriter, "bcfs: %s: %v\n", f, err)
+			fmt.Fprintf(c.App.ErrWriter, "bcfs: %v\n", err)
 			failed = append(failed, err)
 			continue
 		}

@@ -73,7 +73,7 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 	if storeDefault == "" {
 		storeDefault = "./bcfs-store"
 	}
-	return &cli.App{
+	app := &cli.App{
 		Name:  "bcfs",
 		Usage: "market-data bars as a filesystem: one canonical store, CSV and Parquet views",
 		Description: "Exit codes: 0 success; 1 data or usage error (bad input, unknown dataset, " +
@@ -97,6 +97,10 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 		// Errors become exit codes in run, nowhere else.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+	}
+	return app
 }
 
 // storeFlag lets every command take --store after its name too.
