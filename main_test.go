@@ -79,8 +79,10 @@ func TestCLIIngestExportAndExitCodes(t *testing.T) {
 		Dataset   string
 		Version   int64
 		Committed bool
-		Report    struct{ RowsAdded int64 `json:"rows_added"` }
-		Input     struct{ Vendor string }
+		Report    struct {
+			RowsAdded int64 `json:"rows_added"`
+		}
+		Input struct{ Vendor string }
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, out)
