@@ -312,3 +312,33 @@ func TestReadOnly(t *testing.T) {
 		t.Fatalf("read: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestDrain: after Drain, writes are refused with EROFS and reads still work.
+func TestDrain(t *testing.T) {
+	m := mount(t, Options{}, func(st *store.Store) {
+		ingestFile(t, st, "ES", writeFile(t, t.TempDir(), "ES.csv", genBars(day, 10, "ES", "ibkr")))
+	})
+	// A handle opened before the drain: its flush must be refused too.
+	f, err := os.OpenFile(filepath.Join(m.mnt, "ES.csv"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(genBars(day.Add(time.Hour), 5, "ES", "ibkr")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.fsys.Drain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("close after drain: %v, want EROFS", err)
+	}
+	if err := os.WriteFile(filepath.Join(m.mnt, "N.csv"), []byte("x"), 0o644); !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("create after drain: %v, want EROFS", err)
+	}
+	if got := rows(t, m.st, "ES"); got != 10 {
+		t.Fatalf("rows %d, want 10", got)
+	}
+	if _, err := os.ReadFile(filepath.Join(m.mnt, "ES.csv")); err != nil {
+		t.Fatalf("read after drain: %v", err)
+	}
+}
