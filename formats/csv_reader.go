@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unsafe"
 )
@@ -253,7 +254,15 @@ type csvDecoder struct {
 	stats    Stats
 
 	first     *rawRows // buffered first batch until Next returns it
-	eof       bool
+	final     error    // io.EOF or the error that ended reading, once seen
+
+	// A reader goroutine scans records into rawRows while the caller's
+	// goroutine converts the previous ones: the two halves of the work
+	// are about equal, and the machine has more than one core.
+	full     chan *rawRows // scanned batches, in order; closed when the reader stops
+	free     chan *rawRows // converted batches returned for reuse
+	done     chan struct{} // closed to stop the reader
+	stopOnce sync.Once
 	err       error // sticky
 	firstOHLC *ParseError
 
@@ -284,7 +293,24 @@ func OpenCSV(r io.Reader, opt Options) (Decoder, error) {
 
 func (d *csvDecoder) Schema() Schema { return d.schema }
 func (d *csvDecoder) Stats() Stats   { return d.stats }
-func (d *csvDecoder) Close() error   { return nil }
+
+// Close stops the reader goroutine and waits for it.
+func (d *csvDecoder) Close() error {
+	d.stop()
+	if d.full != nil {
+		for range d.full {
+		}
+	}
+	return nil
+}
+
+func (d *csvDecoder) stop() {
+	d.stopOnce.Do(func() {
+		if d.done != nil {
+			close(d.done)
+		}
+	})
+}
 
 func (d *csvDecoder) perr(line int64, col int, v []byte, err error) *ParseError {
 	pe := &ParseError{File: d.opt.File, Line: line, Err: err}
@@ -647,6 +673,17 @@ type rawRows struct {
 	buf   []byte
 	ends  []int
 	lines []int64
+	err   error // io.EOF or the error that ended the input after these rows
+}
+
+// sizedLike returns an empty rawRows with room for as much as r holds, so
+// that reading the next batches does not grow buffers step by step.
+func (r *rawRows) sizedLike() *rawRows {
+	return &rawRows{nf: r.nf, buf: make([]byte, 0, cap(r.buf)), ends: make([]int, 0, cap(r.ends)), lines: make([]int64, 0, cap(r.lines))}
+}
+
+func (r *rawRows) reset() {
+	r.buf, r.ends, r.lines, r.err = r.buf[:0], r.ends[:0], r.lines[:0], nil
 }
 
 func newRawRows(nf int) *rawRows { return &rawRows{nf: nf} }
@@ -708,18 +745,56 @@ func (d *csvDecoder) fillFirst() error {
 	if d.first == nil {
 		d.first = newRawRows(d.nfields)
 	}
-	for d.first.len() < d.batchRows {
-		rec, err := d.nextRecord()
-		if err == io.EOF {
-			d.eof = true
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		d.first.add(rec, d.sc.Line())
+	d.fill(d.first)
+	if d.first.err != nil && d.first.err != io.EOF {
+		return d.first.err
 	}
 	return nil
+}
+
+// fill scans up to batchRows records into r; r.err records why it stopped
+// short (io.EOF or an error).
+func (d *csvDecoder) fill(r *rawRows) {
+	for r.len() < d.batchRows {
+		rec, err := d.nextRecord()
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.add(rec, d.sc.Line())
+	}
+}
+
+// startReader runs the scanner in its own goroutine from the second batch on.
+func (d *csvDecoder) startReader() {
+	// Three buffers circulate (the first batch's among them), so memory
+	// stays at three batches of text however long the input.
+	d.full = make(chan *rawRows, 1)
+	d.free = make(chan *rawRows, 3)
+	d.done = make(chan struct{})
+	d.free <- d.first.sizedLike()
+	d.free <- d.first.sizedLike()
+	go func() {
+		defer close(d.full)
+		for {
+			var r *rawRows
+			select {
+			case r = <-d.free:
+				r.reset()
+			case <-d.done:
+				return
+			}
+			d.fill(r)
+			select {
+			case d.full <- r:
+			case <-d.done:
+				return
+			}
+			if r.err != nil {
+				return
+			}
+		}
+	}()
 }
 
 // valueKind classifies one text value for type inference.
@@ -818,42 +893,61 @@ func (d *csvDecoder) Next() (*Batch, error) {
 }
 
 func (d *csvDecoder) next() (*Batch, error) {
-	b := NewBatch(d.schema, d.batchRows)
-	b.Line = make([]int64, 0, d.batchRows)
-	if d.first != nil {
-		first := d.first
-		d.first = nil
-		for i := 0; i < first.len(); i++ {
-			d.row = first.row(i, d.row)
-			if err := d.appendRow(b, d.row, first.lines[i]); err != nil {
+	for {
+		var r *rawRows
+		switch {
+		case d.first != nil:
+			if d.first.err == nil {
+				d.startReader()
+			}
+			r, d.first = d.first, nil
+		case d.final != nil:
+			return nil, d.finish()
+		default:
+			var ok bool
+			if r, ok = <-d.full; !ok {
+				return nil, d.finish()
+			}
+		}
+		b := NewBatch(d.schema, r.len())
+		b.Line = make([]int64, 0, r.len())
+		for i := 0; i < r.len(); i++ {
+			d.row = r.row(i, d.row)
+			if err := d.appendRow(b, d.row, r.lines[i]); err != nil {
+				d.stop()
 				return nil, err
 			}
 		}
-	}
-	for !d.eof && len(b.Line) < d.batchRows {
-		rec, err := d.nextRecord()
-		if err == io.EOF {
-			d.eof = true
-			break
+		if r.err != nil {
+			d.final = r.err
 		}
-		if err != nil {
+		if d.free != nil {
+			select {
+			case d.free <- r:
+			default:
+			}
+		}
+		if len(b.Line) == 0 {
+			continue
+		}
+		if err := ValidateBatch(b, d.opt.File, d.srcCols, &d.stats, &d.firstOHLC); err != nil {
+			d.stop()
 			return nil, err
 		}
-		if err := d.appendRow(b, rec, d.sc.Line()); err != nil {
-			return nil, err
-		}
+		d.stats.Rows += int64(len(b.Line))
+		return b, nil
 	}
-	if len(b.Line) == 0 {
-		if d.stats.OHLCViolations > 0 && d.opt.OHLCCheck != OHLCWarn {
-			return nil, &OHLCError{File: d.opt.File, Count: d.stats.OHLCViolations, First: d.firstOHLC}
-		}
-		return nil, io.EOF
+}
+
+// finish is what Next returns after the last batch.
+func (d *csvDecoder) finish() error {
+	if d.final != nil && d.final != io.EOF {
+		return d.final
 	}
-	if err := ValidateBatch(b, d.opt.File, d.srcCols, &d.stats, &d.firstOHLC); err != nil {
-		return nil, err
+	if d.stats.OHLCViolations > 0 && d.opt.OHLCCheck != OHLCWarn {
+		return &OHLCError{File: d.opt.File, Count: d.stats.OHLCViolations, First: d.firstOHLC}
 	}
-	d.stats.Rows += int64(len(b.Line))
-	return b, nil
+	return io.EOF
 }
 
 // isNullText reports an empty cell or a null spelled out as text.

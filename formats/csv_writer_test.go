@@ -2,6 +2,8 @@ package formats
 
 import (
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -109,5 +111,44 @@ func BenchmarkCSVRender(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		out = AppendCSVRows(out[:0], bt)
+	}
+}
+
+// The fast path of appendCSVFloat must print exactly what strconv's 'f'
+// with 6 decimals (trimmed) prints.
+func FuzzAppendCSVFloat(f *testing.F) {
+	for _, v := range []float64{1.5, 0.0000005, 2.0000015, 4.449999809265137, -3.1415926535, 67108863.9999995, 1e-7} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return
+		}
+		want := []byte(strconvF6(v))
+		if got := appendCSVFloat(nil, v); string(got) != string(want) {
+			t.Fatalf("appendCSVFloat(%v) = %s, want %s", v, got, want)
+		}
+	})
+}
+
+func strconvF6(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 6, 64)
+	s = strings.TrimRight(s, "0")
+	s = strings.TrimSuffix(s, ".")
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}
+
+func TestAppendCSVFloatMatchesStrconv(t *testing.T) {
+	// Values around rounding ties and across magnitudes.
+	for i := 0; i < 200000; i++ {
+		v := float64(i)*0.0000005 + float64(i%97)*1234.5678
+		for _, x := range []float64{v, -v, v / 3, v * 7.77} {
+			if got, want := string(appendCSVFloat(nil, x)), strconvF6(x); got != want {
+				t.Fatalf("appendCSVFloat(%v) = %s, want %s", x, got, want)
+			}
+		}
 	}
 }
