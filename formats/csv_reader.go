@@ -253,16 +253,16 @@ type csvDecoder struct {
 	provider string         // constant provider when no column
 	stats    Stats
 
-	first     *rawRows // buffered first batch until Next returns it
-	final     error    // io.EOF or the error that ended reading, once seen
+	first *rawRows // buffered first batch until Next returns it
+	final error    // io.EOF or the error that ended reading, once seen
 
 	// A reader goroutine scans records into rawRows while the caller's
 	// goroutine converts the previous ones: the two halves of the work
 	// are about equal, and the machine has more than one core.
-	full     chan *rawRows // scanned batches, in order; closed when the reader stops
-	free     chan *rawRows // converted batches returned for reuse
-	done     chan struct{} // closed to stop the reader
-	stopOnce sync.Once
+	full      chan *rawRows // scanned batches, in order; closed when the reader stops
+	free      chan *rawRows // converted batches returned for reuse
+	done      chan struct{} // closed to stop the reader
+	stopOnce  sync.Once
 	err       error // sticky
 	firstOHLC *ParseError
 
