@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what the tests need when run as root on Debian
-# (fuse3, python3-pandas, the DuckDB node client), then `go test -race ./...`.
+# (fuse3, python3-pandas, vim, the DuckDB node client), then `go test -race ./...`.
 # Fuzz targets run their seed corpora as ordinary tests.
 # BCFS_REQUIRE_FUSE=1 makes FUSE and client tests fail instead of skip.
 set -euo pipefail
@@ -11,6 +11,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v fusermount3 >/dev/null || need+=(fuse3)
   /usr/bin/python3 -c 'import pandas' 2>/dev/null || need+=(python3-pandas)
   command -v /usr/bin/time >/dev/null || need+=(time)
+  command -v vim >/dev/null || need+=(vim)
   if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -110,6 +110,7 @@ type plan struct {
 }
 
 func (s *Store) ingest(ctx context.Context, name, srcPath string, opt IngestOptions) (*IngestResult, error) {
+	start := time.Now()
 	dir := s.datasetDir(name)
 	head, err := s.head(name)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -210,6 +211,7 @@ func (s *Store) ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 		return nil, err
 	}
 	settings.Granularity = gran
+	s.log.Debug("decoded and spilled", "dataset", name, "rows", dec.Stats().Rows, "partitions", len(sp.files), "elapsed", time.Since(start))
 	p := &plan{name: name, dir: dir, opt: opt, settings: settings,
 		policy:   dedupmerge.Policy{Strategy: strategy, Preference: settings.ProviderPreference},
 		inSchema: dec.Schema(), spill: sp, stats: dec.Stats(), ohlcWarn: ohlc == string(formats.OHLCWarn)}
@@ -227,11 +229,13 @@ func (s *Store) commitLoop(ctx context.Context, p *plan, head *metastore.Manifes
 			}
 			p.settings = head.Settings
 		}
+		start := time.Now()
 		res, m, written, err := s.merge(ctx, p, head)
 		if err != nil {
 			s.removeFiles(p.dir, written)
 			return nil, err
 		}
+		s.log.Debug("merged", "dataset", p.name, "partitions written", len(written), "elapsed", time.Since(start))
 		res.Retries = attempt
 		if m == nil || p.opt.DryRun {
 			return res, nil
@@ -428,7 +432,6 @@ func (s *Store) mergePartition(p *plan, schema formats.Schema, key string, old m
 			return partResult{}, badInput(err)
 		}
 	}
-	sorted, removed, conflicts := dedupmerge.SortDedup(incoming, p.policy)
 	stored := formats.NewBatch(schema, 0)
 	prev, hasPrev := old[key]
 	if hasPrev {
@@ -440,10 +443,10 @@ func (s *Store) mergePartition(p *plan, schema formats.Schema, key string, old m
 			return partResult{}, err
 		}
 	}
-	merged, rep := dedupmerge.Merge(stored, sorted, p.policy)
-	rep.OriginalCount += removed
-	rep.DuplicatesRemoved += removed
-	rep.ConflictsResolved += conflicts
+	// Merge sorts and deduplicates the incoming rows itself (keeping the
+	// later of equal-rank rows: spill order is input order), counting a key
+	// that conflicts both within the input and with the store once.
+	merged, rep := dedupmerge.Merge(stored, incoming, p.policy)
 	r := partResult{rep: rep, part: prev, keep: hasPrev && !rep.Changed() && !schemaChanged}
 	if r.keep {
 		return r, nil
