@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-
-	"github.com/google/uuid"
 )
 
 // Commit publishes m as version m.Version of the dataset in dir (the dataset
@@ -37,20 +35,11 @@ func Commit(fsys FS, dir string, m *Manifest) error {
 	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("commit %s: %w", dir, err)
 	}
-	tmp := filepath.Join(logDir, tempPrefix+uuid.NewString()+".json")
-	if err := writeFileSync(fsys, tmp, data); err != nil {
-		return fmt.Errorf("commit %s version %d: %w", dir, m.Version, err)
-	}
 	final := filepath.Join(dir, filepath.FromSlash(ManifestName(m.Version)))
-	linkErr := fsys.Link(tmp, final)
-	// The temp name is garbage whatever the link did; if removing it fails,
-	// Recover collects it later, so the outcome of the commit does not change.
-	_ = fsys.Remove(tmp)
-	if errors.Is(linkErr, os.ErrExist) {
+	if err := linkNew(fsys, final, data); errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("commit %s version %d: %w", dir, m.Version, ErrConflict)
-	}
-	if linkErr != nil {
-		return fmt.Errorf("commit %s version %d: %w", dir, m.Version, linkErr)
+	} else if err != nil {
+		return fmt.Errorf("commit %s version %d: %w", dir, m.Version, err)
 	}
 	if err := fsys.SyncDir(logDir); err != nil {
 		return fmt.Errorf("commit %s version %d: %w: %w", dir, m.Version, ErrNotDurable, err)

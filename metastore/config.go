@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // StoreConfig is the store root's bcfs.json.
@@ -35,12 +33,7 @@ func LoadOrCreateConfig(fsys FS, root string) (*StoreConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(root, tempPrefix+uuid.NewString()+"."+ConfigFile)
-	if err := writeFileSync(fsys, tmp, append(data, '\n')); err != nil {
-		return nil, err
-	}
-	linkErr := fsys.Link(tmp, name)
-	_ = fsys.Remove(tmp) // garbage either way; a leftover is harmless
+	linkErr := linkNew(fsys, name, append(data, '\n'))
 	if errors.Is(linkErr, os.ErrExist) {
 		return readConfig(fsys, name)
 	}

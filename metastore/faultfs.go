@@ -3,6 +3,7 @@ package metastore
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"sync"
 )
@@ -129,11 +130,7 @@ func (f *FaultFS) Reset() {
 func (f *FaultFS) check(op Op, name string) (crashNow bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for i := range opNames {
-		if op == 1<<i {
-			f.counts[i]++
-		}
-	}
+	f.counts[bits.TrailingZeros16(uint16(op))]++
 	if f.crashed {
 		return false, fmt.Errorf("%s %s: %w", op, name, ErrCrashed)
 	}

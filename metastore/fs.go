@@ -1,10 +1,13 @@
 package metastore
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+
+	"github.com/google/uuid"
 )
 
 // FS is the small filesystem surface the metastore (and the store above it)
@@ -97,28 +100,16 @@ func readFile(fsys FS, name string) ([]byte, error) {
 	defer f.Close()
 	var size int64
 	if fi, err := f.Stat(); err == nil {
-		size = fi.Size()
+		size = min(fi.Size(), maxMetaFile)
 	}
-	if size > maxMetaFile {
-		return nil, fmt.Errorf("%s: %d bytes: %w", name, size, ErrCorrupt)
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, maxMetaFile+1)); err != nil {
+		return nil, err
 	}
-	buf := make([]byte, 0, size+1)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > maxMetaFile {
-			return nil, fmt.Errorf("%s: larger than %d bytes: %w", name, maxMetaFile, ErrCorrupt)
-		}
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	if buf.Len() > maxMetaFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes: %w", name, maxMetaFile, ErrCorrupt)
 	}
+	return buf.Bytes(), nil
 }
 
 // writeFileSync creates name, writes data and fsyncs it. On failure the
@@ -139,4 +130,41 @@ func writeFileSync(fsys FS, name string, data []byte) error {
 		_ = fsys.Remove(name)
 	}
 	return err
+}
+
+// tempName returns a fresh temp file name in dir for a file that will be
+// published as final. Recover recognizes the pattern.
+func tempName(dir, final string) string {
+	return filepath.Join(dir, tempPrefix+uuid.NewString()+filepath.Ext(final))
+}
+
+// linkNew publishes data as final, which must not exist: it writes and
+// fsyncs a temp file in final's folder, then hard-links it to final. The
+// error matches os.ErrExist if final exists. Readers never see final
+// partially written. The caller fsyncs the folder.
+func linkNew(fsys FS, final string, data []byte) error {
+	tmp := tempName(filepath.Dir(final), final)
+	if err := writeFileSync(fsys, tmp, data); err != nil {
+		return err
+	}
+	err := fsys.Link(tmp, final)
+	// The temp name is garbage whatever the link did; if removing it fails,
+	// Recover collects it later, so the outcome does not change.
+	_ = fsys.Remove(tmp)
+	return err
+}
+
+// replaceFile atomically replaces final with data (temp file, fsync,
+// rename, fsync of the folder).
+func replaceFile(fsys FS, final string, data []byte) error {
+	dir := filepath.Dir(final)
+	tmp := tempName(dir, final)
+	if err := writeFileSync(fsys, tmp, data); err != nil {
+		return err
+	}
+	if err := fsys.Rename(tmp, final); err != nil {
+		_ = fsys.Remove(tmp)
+		return err
+	}
+	return fsys.SyncDir(dir)
 }

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/uuid"
-
 	"bcfs/formats"
 )
 
@@ -176,20 +174,7 @@ func WriteLastError(fsys FS, dir string, e *LastError) error {
 	if err != nil {
 		return err
 	}
-	return replaceFile(fsys, dir, LastErrorFile, append(data, '\n'))
-}
-
-// replaceFile atomically replaces dir/base with data.
-func replaceFile(fsys FS, dir, base string, data []byte) error {
-	tmp := filepath.Join(dir, tempPrefix+uuid.NewString()+"."+base)
-	if err := writeFileSync(fsys, tmp, data); err != nil {
-		return err
-	}
-	if err := fsys.Rename(tmp, filepath.Join(dir, base)); err != nil {
-		_ = fsys.Remove(tmp)
-		return err
-	}
-	return fsys.SyncDir(dir)
+	return replaceFile(fsys, name, append(data, '\n'))
 }
 
 // ReadLastError returns the dataset's last failed ingest, or nil, nil.
