@@ -424,7 +424,7 @@ func sortedKeys(m map[string]bool) []string {
 func (s *Store) mergePartition(p *plan, schema formats.Schema, key string, old map[string]metastore.Partition, schemaChanged bool) (partResult, error) {
 	incoming := formats.NewBatch(schema, 0)
 	if path, ok := p.spill.path(key); ok {
-		b, err := readSpill(path, p.inSchema)
+		b, err := readSpill(path, p.inSchema, p.spill.rows[key])
 		if err != nil {
 			return partResult{}, err
 		}
@@ -506,6 +506,7 @@ type spiller struct {
 	gran   string
 	schema formats.Schema
 	files  map[string]string       // key -> spill path
+	rows   map[string]int          // key -> rows spilled
 	open   map[string]*spillWriter // keys with an open writer
 	seq    int
 }
@@ -514,7 +515,7 @@ type spiller struct {
 const maxOpenSpills = 128
 
 func newSpiller(dir, gran string, s formats.Schema) *spiller {
-	return &spiller{dir: dir, gran: gran, schema: s, files: map[string]string{}, open: map[string]*spillWriter{}}
+	return &spiller{dir: dir, gran: gran, schema: s, files: map[string]string{}, rows: map[string]int{}, open: map[string]*spillWriter{}}
 }
 
 func (sp *spiller) keys() []string {
@@ -585,6 +586,7 @@ func (sp *spiller) add(b *formats.Batch) error {
 		if err != nil {
 			return err
 		}
+		sp.rows[key] += len(ts)
 		return w.write(b)
 	}
 	for k, idx := range groups {
@@ -592,6 +594,7 @@ func (sp *spiller) add(b *formats.Batch) error {
 		if err != nil {
 			return err
 		}
+		sp.rows[k] += len(idx)
 		if err := w.write(b.Take(idx)); err != nil {
 			return err
 		}
@@ -625,7 +628,7 @@ func (sp *spiller) rebucket(gran string) error {
 	next := newSpiller(sp.dir, gran, sp.schema)
 	next.seq = sp.seq
 	for _, k := range sp.keys() {
-		b, err := readSpill(sp.files[k], sp.schema)
+		b, err := readSpill(sp.files[k], sp.schema, sp.rows[k])
 		if err != nil {
 			return err
 		}

@@ -97,16 +97,17 @@ func b2u(v bool) byte {
 
 var errSpillCorrupt = errors.New("spill file corrupt")
 
-// readSpill reads every batch of a spill file into one batch.
-func readSpill(path string, s formats.Schema) (*formats.Batch, error) {
+// readSpill reads every batch of a spill file into one batch with room for
+// rows rows.
+func readSpill(path string, s formats.Schema, rows int) (*formats.Batch, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 256<<10)
-	out := formats.NewBatch(s, 0)
-	out.Line = []int64{}
+	out := formats.NewBatch(s, rows)
+	out.Line = make([]int64, 0, rows)
 	var hdr [4]byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
