@@ -62,32 +62,48 @@ trap 'exit 130' INT TERM
 
 # --- helpers -----------------------------------------------------------------
 
-# timed FILE CMD...: one run of CMD under GNU time; appends "seconds rss_kb".
+# timed FILE CMD...: one run of CMD under GNU time; appends
+# "wall_seconds peak_rss_kb cpu_seconds" (cpu = user + system).
 timed() {
 	local out=$1
 	shift
 	echo "+ $*" >>"$LOG"
-	if ! /usr/bin/time -f "%e %M" -o "$W/.time" "$@" >>"$LOG" 2>&1; then
+	if ! /usr/bin/time -f "%e %M %U %S" -o "$W/.time" "$@" >>"$LOG" 2>&1; then
 		tail -n 20 "$LOG" >&2
 		die "failed: $* (log: $LOG; KEEP=1 keeps it)"
 	fi
-	tail -n 1 "$W/.time" >>"$out"
+	tail -n 1 "$W/.time" | awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' >>"$out"
 }
 
-# slower SECS: true when a first run was slow enough to skip the repeats.
-slower() { awk -v s="$1" -v m="$SLOW" 'BEGIN { exit !(s > m) }'; }
+# slower SECS...: true when a first run was slow enough to skip the repeats.
+slower() {
+	local x
+	for x in "$@"; do
+		awk -v s="$x" -v m="$SLOW" 'BEGIN { exit !(s > m) }' && return 0
+	done
+	return 1
+}
 
-# bench STEP SIDE PREP CMD...: RUNS runs of CMD, PREP (a function, or :) before
-# each, untimed.
-bench() {
-	local step=$1 side=$2 prep=$3 i
-	shift 3
-	local f=$W/m.$step.$side
-	: >"$f"
+# pair STEP BPREP PPREP: runs the bcfs command in array B and the peer command
+# in array P alternately, RUNS times each (once if a first run is slower than
+# SLOW), each after its PREP (a function, or :), untimed. Alternating spreads
+# the load of a shared machine over both sides. BSIDE=mount measures the
+# bcfs side on the mount process rather than on the client.
+pair() {
+	local step=$1 bprep=$2 pprep=$3 i
+	local fb=$W/m.$step.bcfs fp=$W/m.$step.peer
+	: >"$fb"
+	: >"$fp"
 	for ((i = 1; i <= RUNS; i++)); do
-		$prep
-		timed "$f" "$@"
-		if ((i == 1)) && slower "$(cut -d' ' -f1 "$f")"; then break; fi
+		$bprep || die "$step: preparing bcfs failed: ${MOUNT_ERR:-see $LOG}"
+		if [[ ${BSIDE:-} == mount ]]; then
+			timed_mount "$fb" "${B[@]}"
+		else
+			timed "$fb" "${B[@]}"
+		fi
+		$pprep || die "$step: preparing the peer failed"
+		timed "$fp" "${P[@]}"
+		if ((i == 1)) && slower "$(cut -d' ' -f1 "$fb")" "$(cut -d' ' -f1 "$fp")"; then break; fi
 	done
 }
 
@@ -104,7 +120,8 @@ step() { STEPS+=("$1"); PEER_DESC[$1]=$2; }
 report() {
 	echo
 	echo "rows=$ROWS merge_rows=$MERGE_ROWS symbols=$SYMBOLS cores=$(nproc) duckdb=$DUCK_VERSION"
-	printf '%-22s %10s %10s %8s %10s %10s %6s\n' step bcfs_s peer_s ratio bcfs_MB peer_MB runs
+	echo "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	printf '%-20s %8s %8s %6s %9s %9s %8s %8s %5s\n' step bcfs_s peer_s ratio bcfs_cpu peer_cpu bcfs_MB peer_MB runs
 	local s b p
 	for s in "${STEPS[@]}"; do
 		b=$W/m.$s.bcfs p=$W/m.$s.peer
@@ -114,25 +131,29 @@ report() {
 		fi
 		awk -v s="$s" -v bs="$(median "$b" 1)" -v ps="$(median "$p" 1)" \
 			-v bm="$(median "$b" 2)" -v pm="$(median "$p" 2)" \
+			-v bc="$(median "$b" 3)" -v pc="$(median "$p" 3)" \
 			-v runs="$(wc -l <"$b" | tr -d ' ')/$(wc -l <"$p" | tr -d ' ')" 'BEGIN {
 			ratio = ps > 0 ? sprintf("%.2f", bs / ps) : "inf"
-			printf "%-22s %10.2f %10.2f %8s %10.0f %10.0f %6s\n", s, bs, ps, ratio, bm / 1024, pm / 1024, runs
+			printf "%-20s %8.2f %8.2f %6s %9.2f %9.2f %8.0f %8.0f %5s\n", s, bs, ps, ratio, bc, pc, bm / 1024, pm / 1024, runs
 		}'
 	done
 	echo
 	echo "peer of each step:"
 	for s in "${STEPS[@]}"; do printf '  %-20s %s\n' "$s" "${PEER_DESC[$s]}"; done
-	echo "seconds and MB are medians over the runs (bcfs/peer); MB is peak RSS."
-	echo "mount rows: bcfs_MB is the mount process's peak RSS (VmHWM), bcfs_s the client's wall time."
+	echo "medians over the runs (bcfs/peer); _s wall seconds, _cpu user+system seconds, MB peak RSS."
+	echo "ratio = bcfs_s / peer_s. On a loaded machine trust the cpu columns more than the wall ones."
+	echo "mount rows: bcfs_s is the client's wall time; bcfs_cpu and bcfs_MB add the mount process's CPU and give its peak RSS."
 }
 
-duck() { node "$REPO/scripts/bench/duck.js" "$@"; }
+DUCK=(node "$REPO/scripts/bench/duck.js")
+duck() { "${DUCK[@]}" "$@"; }
 
 # sqlstr PATH: PATH as a SQL string literal.
 sqlstr() { printf "'%s'" "${1//\'/\'\'}"; }
 
 # --- setup -------------------------------------------------------------------
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench: work dir $W, log $LOG"
 if [[ ! -d $REPO/scripts/bench/node_modules/@duckdb/node-api ]]; then
 	echo "bench: installing @duckdb/node-api (npm ci)"
@@ -166,21 +187,21 @@ qX=$(sqlstr "$W/x.parquet") qMERGED=$(sqlstr "$W/merged.parquet")
 echo "bench: 1. ingest"
 step ingest "duckdb COPY read_csv(big.csv) TO x.parquet"
 fresh_store() { rm -rf "$S"; }
-bench ingest bcfs fresh_store "$BCFS" ingest --store "$S" "$BIG"
-bench ingest peer : node "$REPO/scripts/bench/duck.js" \
-	"COPY (SELECT * FROM read_csv($qBIG)) TO $qX (FORMAT parquet)"
+B=("$BCFS" ingest --store "$S" "$BIG")
+P=("${DUCK[@]}" "COPY (SELECT * FROM read_csv($qBIG)) TO $qX (FORMAT parquet)")
+pair ingest fresh_store :
 
 # --- 2. export ----------------------------------------------------------------
 
 echo "bench: 2. export"
 step export_csv "duckdb COPY x.parquet TO out.csv"
-bench export_csv bcfs : "$BCFS" export --store "$S" --format csv -o "$W/out.csv" big
-bench export_csv peer : node "$REPO/scripts/bench/duck.js" \
-	"COPY (SELECT * FROM $qX) TO $(sqlstr "$W/duck-out.csv")"
+B=("$BCFS" export --store "$S" --format csv -o "$W/out.csv" big)
+P=("${DUCK[@]}" "COPY (SELECT * FROM $qX) TO $(sqlstr "$W/duck-out.csv")")
+pair export_csv : :
 step export_parquet "duckdb COPY x.parquet TO out.parquet"
-bench export_parquet bcfs : "$BCFS" export --store "$S" --format parquet -o "$W/out.parquet" big
-bench export_parquet peer : node "$REPO/scripts/bench/duck.js" \
-	"COPY (SELECT * FROM $qX) TO $(sqlstr "$W/duck-out.parquet") (FORMAT parquet)"
+B=("$BCFS" export --store "$S" --format parquet -o "$W/out.parquet" big)
+P=("${DUCK[@]}" "COPY (SELECT * FROM $qX) TO $(sqlstr "$W/duck-out.parquet") (FORMAT parquet)")
+pair export_parquet : :
 
 lines=$(($(wc -l <"$W/out.csv") - 1))
 [[ $lines == "$ROWS" ]] || check_failed "bcfs export has $lines rows, want $ROWS"
@@ -192,8 +213,6 @@ step merge "duckdb full rewrite: union, ROW_NUMBER dedup (ibkr>barchart>yahoo, n
 rm -rf "$W/store.base"
 cp -a "$S" "$W/store.base"
 restore_store() { rm -rf "$S" && cp -a "$W/store.base" "$S"; }
-bench merge bcfs restore_store "$BCFS" ingest --store "$S" --dataset big "$MERGE"
-rm -rf "$W/store.base"
 RANK="CASE provider WHEN 'ibkr' THEN 0 WHEN 'barchart' THEN 1 WHEN 'yahoo' THEN 2 ELSE 3 END"
 MERGE_SQL="COPY (
   SELECT * EXCLUDE (rk, src) FROM (
@@ -204,7 +223,10 @@ MERGE_SQL="COPY (
   QUALIFY row_number() OVER (PARTITION BY timestamp, symbol ORDER BY rk, src DESC) = 1
   ORDER BY timestamp, symbol
 ) TO $qMERGED (FORMAT parquet)"
-bench merge peer : node "$REPO/scripts/bench/duck.js" "$MERGE_SQL"
+B=("$BCFS" ingest --store "$S" --dataset big "$MERGE")
+P=("${DUCK[@]}" "$MERGE_SQL")
+pair merge restore_store :
+rm -rf "$W/store.base"
 
 # bcfs and DuckDB must agree on the merged rows (untimed check).
 "$BCFS" export --store "$S" --format csv -o "$W/merged-bcfs.csv" big >>"$LOG" 2>&1
@@ -271,30 +293,25 @@ drop_caches() {
 	fi
 }
 
-# timed_mount FILE CMD...: like timed, but the RSS recorded is the mount
-# process's peak (VmHWM), which is where the work happens.
+# mount_cpu: user + system clock ticks used so far by the mount process.
+mount_cpu() { awk '{ print $14 + $15 }' "/proc/$MOUNT_PID/stat"; }
+
+# timed_mount FILE CMD...: like timed, but the work happens in the mount
+# process: record the client's wall time, the client's plus the mount
+# process's CPU, and the mount process's peak RSS (VmHWM).
 timed_mount() {
 	local out=$1
 	shift
+	local before after hwm
+	before=$(mount_cpu)
+	: >"$W/.tm"
 	timed "$W/.tm" "$@"
-	local secs hwm
-	secs=$(tail -n 1 "$W/.tm" | cut -d' ' -f1)
+	after=$(mount_cpu)
 	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$MOUNT_PID/status")
-	echo "$secs $hwm" >>"$out"
+	awk -v d=$((after - before)) -v hz="$CLK_TCK" -v hwm="$hwm" \
+		'{ printf "%s %s %.2f\n", $1, hwm, $3 + d / hz }' "$W/.tm" >>"$out"
 }
-
-# bench_mount STEP PREP CMD...: RUNS runs of CMD on the mount.
-bench_mount() {
-	local step=$1 prep=$2 i
-	shift 2
-	local f=$W/m.$step.bcfs
-	: >"$f"
-	for ((i = 1; i <= RUNS; i++)); do
-		$prep || die "mount failed: ${MOUNT_ERR:-see $W/mount.log}"
-		timed_mount "$f" "$@"
-		if ((i == 1)) && slower "$(cut -d' ' -f1 "$f")"; then break; fi
-	done
-}
+CLK_TCK=$(getconf CLK_TCK)
 
 mount_skip=
 if [[ $(id -u) != 0 ]]; then
@@ -322,11 +339,11 @@ else
 	mount_if_needed() { [[ -n $MOUNT_PID ]] || mount_store; }
 
 	step mount_csv_cold "cat local copy of the exported CSV, page cache dropped"
-	bench_mount mount_csv_cold cold_mount "${CAT[@]}" "$MNT/big.csv"
-	bench mount_csv_cold peer drop_caches "${CAT[@]}" "$W/local.csv"
+	BSIDE=mount
+	B=("${CAT[@]}" "$MNT/big.csv") P=("${CAT[@]}" "$W/local.csv")
+	pair mount_csv_cold cold_mount drop_caches
 	step mount_csv_warm "cat local copy of the exported CSV, cached"
-	bench_mount mount_csv_warm mount_if_needed "${CAT[@]}" "$MNT/big.csv"
-	bench mount_csv_warm peer : "${CAT[@]}" "$W/local.csv"
+	pair mount_csv_warm mount_if_needed :
 	if cmp -s "$MNT/big.csv" "$W/local.csv"; then
 		echo "bench: mount check ok: big.csv view == bcfs export"
 	else
@@ -334,11 +351,10 @@ else
 	fi
 
 	step mount_parquet_cold "cat local copy of the exported Parquet, page cache dropped"
-	bench_mount mount_parquet_cold cold_mount "${CAT[@]}" "$MNT/big.parquet"
-	bench mount_parquet_cold peer drop_caches "${CAT[@]}" "$W/local.parquet"
+	B=("${CAT[@]}" "$MNT/big.parquet") P=("${CAT[@]}" "$W/local.parquet")
+	pair mount_parquet_cold cold_mount drop_caches
 	step mount_parquet_warm "cat local copy of the exported Parquet, cached"
-	bench_mount mount_parquet_warm mount_if_needed "${CAT[@]}" "$MNT/big.parquet"
-	bench mount_parquet_warm peer : "${CAT[@]}" "$W/local.parquet"
+	pair mount_parquet_warm mount_if_needed :
 	rows_view=$(duck "SELECT count(*) FROM read_parquet($(sqlstr "$MNT/big.parquet"))" 2>>"$LOG" || echo error)
 	if [[ $rows_view == "$want" ]]; then
 		echo "bench: mount check ok: DuckDB reads $rows_view rows from big.parquet"
@@ -353,11 +369,12 @@ else
 	rm -rf "$W/store.base"
 	cp -a "$S" "$W/store.base"
 	cp_prep() { unmount_store && restore_store && mount_store; }
-	bench_mount mount_cp_new cp_prep cp "$BIG" "$MNT/copy.csv"
-	unmount_store
-	rm -rf "$W/store.base"
 	fresh_cli_store() { rm -rf "$W/store.cli"; }
-	bench mount_cp_new peer fresh_cli_store "$BCFS" ingest --store "$W/store.cli" --dataset copy "$BIG"
+	B=(cp "$BIG" "$MNT/copy.csv") P=("$BCFS" ingest --store "$W/store.cli" --dataset copy "$BIG")
+	pair mount_cp_new cp_prep fresh_cli_store
+	BSIDE=
+	unmount_store
+	rm -rf "$W/store.base" "$W/store.cli"
 fi
 
 [[ -n $COLD_NOTE ]] && echo "bench: note: $COLD_NOTE"
