@@ -231,6 +231,13 @@ func (s *Store) commitLoop(ctx context.Context, p *plan, head *metastore.Manifes
 		}
 		start := time.Now()
 		res, m, written, err := s.merge(ctx, p, head)
+		if errors.Is(err, metastore.ErrConflict) && attempt+1 < maxCommitAttempts {
+			s.removeFiles(p.dir, written)
+			if head, err = metastore.Head(s.fs, p.dir); err != nil {
+				return nil, fmt.Errorf("reload head after conflict: %w", err)
+			}
+			continue
+		}
 		if err != nil {
 			s.removeFiles(p.dir, written)
 			return nil, err
@@ -356,7 +363,11 @@ func (s *Store) merge(ctx context.Context, p *plan, head *metastore.Manifest) (*
 		return res, nil, written, nil
 	}
 
-	m := &metastore.Manifest{FormatVersion: 1, Dataset: p.name, Version: headVersion + 1, Parent: headVersion,
+	version, err := s.nextVersion(p.dir, headVersion)
+	if err != nil {
+		return nil, nil, written, err
+	}
+	m := &metastore.Manifest{FormatVersion: 1, Dataset: p.name, Version: version, Parent: headVersion,
 		CommittedAt: time.Now().UTC().Truncate(time.Millisecond), Schema: schema, Settings: p.settings, Source: p.opt.Source}
 	if head != nil {
 		m.OHLCWarnings = head.OHLCWarnings
@@ -408,6 +419,29 @@ func (s *Store) merge(ctx context.Context, p *plan, head *metastore.Manifest) (*
 		return nil, nil, written, err
 	}
 	return res, m, written, nil
+}
+
+// nextVersion returns the version number to commit on top of head. It is
+// head+1 unless manifests above the head exist that do not decode (a torn
+// write of a crashed process): those numbers are skipped, or every commit
+// would conflict with them forever. A readable manifest above the head means
+// another writer committed: ErrConflict, so the caller re-merges.
+func (s *Store) nextVersion(dir string, head int64) (int64, error) {
+	vs, err := metastore.Versions(s.fs, dir)
+	if err != nil {
+		return 0, err
+	}
+	next := head + 1
+	for _, v := range vs {
+		if v <= head {
+			continue
+		}
+		if _, err := metastore.Load(s.fs, dir, v); err == nil {
+			return 0, fmt.Errorf("version %d appeared above head %d: %w", v, head, metastore.ErrConflict)
+		}
+		next = v + 1
+	}
+	return next, nil
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -120,12 +120,26 @@ func (s *Store) commitSettings(name string, head *metastore.Manifest, next metas
 	dir := s.datasetDir(name)
 	for attempt := 0; attempt < maxCommitAttempts; attempt++ {
 		var m metastore.Manifest
+		var headVersion int64
+		if head != nil {
+			headVersion = head.Version
+		}
+		nextVersion, err := s.nextVersion(dir, headVersion)
+		if errors.Is(err, metastore.ErrConflict) {
+			if head, err = metastore.Head(s.fs, dir); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
 		if head != nil {
 			m = *head
 			m.Parent = head.Version
-			m.Version = head.Version + 1
+			m.Version = nextVersion
 		} else {
-			m = metastore.Manifest{FormatVersion: 1, Dataset: name, Version: 1,
+			m = metastore.Manifest{FormatVersion: 1, Dataset: name, Version: nextVersion,
 				Schema: formats.BaseSchema(formats.TypeInt64)}
 			m.CSVSize = int64(len(formats.AppendCSVHeader(nil, m.Schema)))
 			size, err := s.parquetViewSize(dir, &m)
@@ -142,7 +156,7 @@ func (s *Store) commitSettings(name string, head *metastore.Manifest, next metas
 		if err := s.fs.MkdirAll(dir+"/_log", 0o755); err != nil {
 			return nil, err
 		}
-		err := metastore.Commit(s.fs, dir, &m)
+		err = metastore.Commit(s.fs, dir, &m)
 		if err == nil {
 			s.mu.Lock()
 			s.heads[name] = &m

@@ -476,3 +476,20 @@ func TestSettingsDedupRewrite(t *testing.T) {
 		t.Fatalf("bad partition accepted: %v", err)
 	}
 }
+
+func TestTornManifestAboveHeadIsSkipped(t *testing.T) {
+	st := newTestStore(t, Options{})
+	dir := t.TempDir()
+	ingest(t, st, "T", writeFile(t, dir, "a.csv", yahooCSV), IngestOptions{})
+	torn := filepath.Join(st.datasetDir("T"), metastore.ManifestName(2))
+	if err := os.WriteFile(torn, []byte(`{"format_version":1,"dataset":"T","vers`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := ingest(t, st, "T", writeFile(t, dir, "b.csv", "Date,Open,High,Low,Close,Volume\n2024-01-05,1,2,0.5,1.5,10\n"), IngestOptions{})
+	if !res.Committed || res.Version != 3 {
+		t.Fatalf("ingest over a torn manifest: %+v", res)
+	}
+	if e, _ := st.Stat("T"); e.Version != 3 || e.Rows != 4 {
+		t.Fatalf("head %+v", e)
+	}
+}
