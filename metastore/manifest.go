@@ -121,6 +121,11 @@ type Partition struct {
 	Size      int64      `json:"size"`
 	SHA256    string     `json:"sha256"` // lower-case hex of the file's SHA-256
 	RowGroups []RowGroup `json:"row_groups"`
+	// Symbols and Providers present in the partition, sorted and distinct,
+	// so the dataset's lists stay exact when a merge replaces every row of
+	// a provider in one partition.
+	Symbols   []string `json:"symbols,omitempty"`
+	Providers []string `json:"providers,omitempty"`
 }
 
 // RowGroup locates one Parquet row group inside its partition file and

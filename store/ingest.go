@@ -283,8 +283,6 @@ type partResult struct {
 	keep    bool // the stored partition is unchanged
 	written bool
 	rep     dedupmerge.Report
-	syms    []string
-	provs   []string
 }
 
 // merge merges every touched partition and builds the next manifest. It
@@ -376,28 +374,21 @@ func (s *Store) merge(ctx context.Context, p *plan, head *metastore.Manifest) (*
 		m.OHLCWarnings += p.stats.OHLCViolations
 	}
 	touched := map[string]bool{}
-	syms, provs := map[string]bool{}, map[string]bool{}
 	for _, r := range results {
 		touched[r.part.Key] = true
 		m.Partitions = append(m.Partitions, r.part)
-		for _, v := range r.syms {
-			syms[v] = true
-		}
-		for _, v := range r.provs {
-			provs[v] = true
-		}
 	}
 	for k, pt := range old {
 		if !touched[k] {
 			m.Partitions = append(m.Partitions, pt)
 		}
 	}
-	if head != nil && !p.replaceAll {
-		// Untouched partitions keep the symbols and providers they had.
-		for _, v := range head.Symbols {
+	syms, provs := map[string]bool{}, map[string]bool{}
+	for _, pt := range m.Partitions {
+		for _, v := range pt.Symbols {
 			syms[v] = true
 		}
-		for _, v := range head.Providers {
+		for _, v := range pt.Providers {
 			provs[v] = true
 		}
 	}
@@ -485,7 +476,6 @@ func (s *Store) mergePartition(p *plan, schema formats.Schema, key string, old m
 	if r.keep {
 		return r, nil
 	}
-	r.syms, r.provs = distinct(merged.Symbols()), distinct(merged.Providers())
 	if p.opt.DryRun {
 		r.part = metastore.Partition{Key: key, Rows: int64(merged.Len())}
 		return r, nil
@@ -498,21 +488,18 @@ func (s *Store) mergePartition(p *plan, schema formats.Schema, key string, old m
 	return r, nil
 }
 
+// distinct returns the sorted distinct values of v.
 func distinct(v []string) []string {
 	seen := map[string]bool{}
-	var out []string
-	last := "\x00"
+	last, first := "", true
 	for _, s := range v {
-		if s == last {
+		if s == last && !first {
 			continue
 		}
-		last = s
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
+		last, first = s, false
+		seen[s] = true
 	}
-	return out
+	return sortedKeys(seen)
 }
 
 // parquetViewSize builds the concatenated Parquet view's layout from the

@@ -137,7 +137,7 @@ func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.
 		return metastore.Partition{}, err
 	}
 	p := metastore.Partition{Key: key, Path: rel, Rows: int64(rows.Len()), Size: cw.n,
-		SHA256: hex.EncodeToString(h.Sum(nil))}
+		SHA256: hex.EncodeToString(h.Sum(nil)), Symbols: distinct(rows.Symbols()), Providers: distinct(rows.Providers())}
 	ts := rows.Timestamps()
 	if len(ts) > 0 {
 		p.MinTS = time.Unix(0, ts[0]).UTC()

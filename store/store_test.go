@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -471,6 +472,17 @@ func TestSettingsDedupRewrite(t *testing.T) {
 	}
 	if got := string(readView(t, st, "D", ViewCSV)); !strings.Contains(got, ",B,ibkr") {
 		t.Fatalf("ibkr row should win: %s", got)
+	}
+	doc, err := st.MetadataDoc("D.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct{ Symbols, Providers []string }
+	if err := json.Unmarshal(doc, &meta); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(meta.Symbols, meta.Providers) != "[B] [ibkr]" {
+		t.Fatalf("symbols %v providers %v, want [B] [ibkr] once the yahoo row is gone", meta.Symbols, meta.Providers)
 	}
 	if _, _, err := st.UpdateSettings(context.Background(), "D", SettingsChange{Partition: "weekly"}); !errors.Is(err, ErrBadInput) {
 		t.Fatalf("bad partition accepted: %v", err)
