@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -68,6 +69,12 @@ func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Cached chunks are long-lived, so with the default GOGC the heap
+		// would grow to twice the cache; a soft limit a little above the
+		// cache keeps the process near what --cache-mb promises.
+		debug.SetMemoryLimit((o.CacheMB + 256) << 20)
+	}
 	st, err := openStore(g, store.Options{CacheBytes: o.CacheMB << 20, Logger: log, ReadOnly: o.ReadOnly})
 	if err != nil {
 		return err

@@ -113,6 +113,10 @@ func (f *FS) Mount(mountpoint string) (*fuse.Server, error) {
 		Debug:         f.opt.Debug,
 		DirectMount:   os.Geteuid() == 0,
 		MaxBackground: 32,
+		// 1 MiB requests (Linux >= 4.20) quarter the round trips of cp into
+		// and cat out of the mount; read-ahead follows.
+		MaxWrite:     1 << 20,
+		MaxReadAhead: 1 << 20,
 		// Scratch files of editors do not need xattrs; answering ENOTSUP
 		// keeps ls -l from asking for security labels on each file.
 		DisableXAttrs: true,
