@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,10 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+	"github.com/pierrec/lz4/v4"
 )
 
 // This file has three layers:
@@ -179,13 +183,116 @@ type colCursor struct {
 	lastS   string
 }
 
-func (c *colCursor) reset(chunk parquet.ColumnChunk) {
+// reset points the cursor at the chunk of leaf column leaf in row group rg.
+func (c *colCursor) reset(f *parquet.File, rg, leaf int) error {
 	if c.pages != nil {
 		c.pages.Close()
+		c.pages = nil
 	}
-	c.pages = chunk.Pages()
 	c.pos, c.n = 0, 0
 	c.dict = nil
+	md := f.Metadata()
+	groups := f.RowGroups()
+	if rg >= len(groups) || rg >= len(md.RowGroups) || leaf >= len(md.RowGroups[rg].Columns) || leaf >= len(groups[rg].ColumnChunks()) {
+		return fmt.Errorf("row group %d lacks column %q: %w", rg, c.info.Name, errCorruptPage)
+	}
+	// parquet-go decodes every chunk of a column with the codec of the
+	// first row group's chunk.
+	if leaf >= len(md.RowGroups[0].Columns) || md.RowGroups[0].Columns[leaf].MetaData.Codec != md.RowGroups[rg].Columns[leaf].MetaData.Codec {
+		return fmt.Errorf("column %q changes compression codec between row groups: %w", c.info.Name, ErrUnsupported)
+	}
+	if err := checkPageHeaders(f, &md.RowGroups[rg].Columns[leaf].MetaData); err != nil {
+		return fmt.Errorf("column %q: %w", c.info.Name, err)
+	}
+	c.pages = groups[rg].ColumnChunks()[leaf].Pages()
+	return nil
+}
+
+// checkCompressed guards the codecs whose parquet-go decoders trust
+// corrupt input with memory: snappy allocates the length its block header
+// claims, and LZ4_RAW doubles its buffer until the block decodes, forever on
+// garbage. The page's data starts at pos in sec.
+func checkCompressed(sec *io.SectionReader, pos int64, codec format.CompressionCodec, h *format.PageHeader) error {
+	if codec != format.Snappy && codec != format.Lz4Raw {
+		return nil
+	}
+	skip, want := int64(0), int64(h.UncompressedPageSize)
+	if v2, ok := h.DataPageHeaderV2.Get(); ok && h.Type == format.DataPageV2 {
+		if v2.IsCompressed.Valid && !v2.IsCompressed.V {
+			return nil
+		}
+		skip = int64(v2.RepetitionLevelsByteLength) + int64(v2.DefinitionLevelsByteLength)
+		want -= skip
+	}
+	n := int64(h.CompressedPageSize) - skip
+	if skip < 0 || n < 0 || want < 0 {
+		return errors.New("inconsistent page sizes")
+	}
+	if n == 0 {
+		return nil
+	}
+	if codec == format.Snappy {
+		var head [10]byte
+		m, _ := sec.ReadAt(head[:min(n, 10)], pos+skip)
+		dl, err := s2.DecodedLen(head[:m])
+		if err != nil || int64(dl) > want {
+			return fmt.Errorf("snappy block claims %d bytes, page %d", dl, want)
+		}
+		return nil
+	}
+	src := make([]byte, n)
+	if _, err := sec.ReadAt(src, pos+skip); err != nil {
+		return err
+	}
+	if _, err := lz4.UncompressBlock(src, make([]byte, want)); err != nil {
+		return fmt.Errorf("LZ4_RAW block does not decode to %d bytes: %v", want, err)
+	}
+	return nil
+}
+
+// maxPageBytes bounds a page's declared sizes (the limit Arrow uses), so a
+// corrupt header cannot make parquet-go allocate gigabytes.
+const maxPageBytes = 256 << 20
+
+// checkPageHeaders walks the page headers of a column chunk before
+// parquet-go reads it: every page must lie inside the chunk and declare a
+// sane size. It reads only the headers.
+func checkPageHeaders(f *parquet.File, meta *format.ColumnMetaData) error {
+	// Where parquet-go starts reading the chunk (FilePages.init).
+	start := meta.DataPageOffset
+	if d := meta.DictionaryPageOffset; d != 0 {
+		start = d
+	}
+	end := start + meta.TotalCompressedSize
+	size := f.Size()
+	if start < 4 || meta.TotalCompressedSize < 0 || end > size {
+		return fmt.Errorf("column chunk bytes [%d,%d) outside the %d-byte file: %w", start, end, size, errCorruptPage)
+	}
+	sec := io.NewSectionReader(f, start, end-start)
+	rbuf := bufio.NewReaderSize(sec, 4096)
+	var proto thrift.CompactProtocol
+	dec := thrift.NewDecoder(proto.NewReader(rbuf))
+	pos := int64(0)
+	for pos < end-start {
+		var h format.PageHeader
+		if err := dec.Decode(&h); err != nil {
+			return fmt.Errorf("page header at %d: %v: %w", start+pos, err, errCorruptPage)
+		}
+		cur, _ := sec.Seek(0, io.SeekCurrent)
+		pos = cur - int64(rbuf.Buffered())
+		if h.CompressedPageSize < 0 || int64(h.CompressedPageSize) > end-start-pos || h.UncompressedPageSize < 0 || h.UncompressedPageSize > maxPageBytes {
+			return fmt.Errorf("page at %d declares %d compressed / %d uncompressed bytes: %w", start+pos, h.CompressedPageSize, h.UncompressedPageSize, errCorruptPage)
+		}
+		if err := checkCompressed(sec, pos, meta.Codec, &h); err != nil {
+			return fmt.Errorf("page at %d: %v: %w", start+pos, err, errCorruptPage)
+		}
+		pos += int64(h.CompressedPageSize)
+		if _, err := sec.Seek(pos, io.SeekStart); err != nil {
+			return err
+		}
+		rbuf.Reset(sec)
+	}
+	return nil
 }
 
 func (c *colCursor) close() {
@@ -257,7 +364,7 @@ func truncateColumn(c *Column) {
 	c.Null = nil
 }
 
-var errCorruptPage = errors.New("corrupt page: value count does not match its levels")
+var errCorruptPage = errors.New("corrupt column data")
 
 // load converts page into out: appended to it, or replacing its content
 // (and becoming the cursor's current page) when staged.
@@ -712,6 +819,19 @@ func openParquetFile(r io.ReaderAt, size int64, name string) (f *parquet.File, e
 			return nil, fmt.Errorf("%s: encrypted Parquet (encrypted footer) cannot be read: %w", name, ErrUnsupported)
 		}
 	}
+	// parquet-go allocates the footer length it reads before checking it
+	// against the file size; check first so a corrupt length cannot
+	// allocate gigabytes.
+	var tail [8]byte
+	if _, err := r.ReadAt(tail[:], size-8); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if string(tail[4:]) != parquetMagic {
+		return nil, fmt.Errorf("%s: not a Parquet file: no PAR1 magic at the end: %w", name, ErrUnsupported)
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return nil, fmt.Errorf("%s: corrupt Parquet footer: length %d exceeds the file: %w", name, n, ErrUnsupported)
+	}
 	f, err = parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		if strings.Contains(err.Error(), "signed footer") || strings.Contains(err.Error(), "ecrypt") {
@@ -1060,14 +1180,11 @@ func (d *parquetDecoder) fill() ([]Column, int, error) {
 				d.done = true
 				break
 			}
-			g := groups[d.rg]
-			d.rgLeft = g.NumRows()
-			chunks := g.ColumnChunks()
+			d.rgLeft = groups[d.rg].NumRows()
 			for _, s := range d.srcs {
-				if s.info.Leaf >= len(chunks) {
-					return nil, 0, fmt.Errorf("%s: row group %d lacks column %q: %w", d.name, d.rg, s.info.Name, ErrUnsupported)
+				if err := s.cur.reset(d.file, d.rg, s.info.Leaf); err != nil {
+					return nil, 0, fmt.Errorf("%s: row group %d: %v: %w", d.name, d.rg, err, ErrUnsupported)
 				}
-				s.cur.reset(chunks[s.info.Leaf])
 			}
 			continue
 		}
@@ -1337,11 +1454,14 @@ func (p *PartitionReader) ReadRowGroup(i int) (b *Batch, err error) {
 	}
 	g := p.file.RowGroups()[i]
 	rows := int(g.NumRows())
-	chunks := g.ColumnChunks()
-	b = NewBatch(p.schema, rows)
+	// The footer's row count is not trusted for preallocation: a corrupt
+	// one must not reserve gigabytes before any page is read.
+	b = NewBatch(p.schema, min(rows, 1<<20))
 	for c := range p.schema {
 		cur := colCursor{info: &p.leaves[c]}
-		cur.reset(chunks[p.leaves[c].Leaf])
+		if err := cur.reset(p.file, i, p.leaves[c].Leaf); err != nil {
+			return nil, fmt.Errorf("partition: row group %d: %w", i, err)
+		}
 		for got := 0; got < rows; {
 			m, err := cur.read(&b.Cols[c], rows-got)
 			if err != nil {

@@ -293,15 +293,16 @@ func readAllLeaves(path string) (rows int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, g := range f.RowGroups() {
-		chunks := g.ColumnChunks()
+	for rgi, g := range f.RowGroups() {
 		for i := range leaves {
 			li := &leaves[i]
 			if li.Conv == convUnsupported {
 				continue
 			}
 			cur := colCursor{info: li}
-			cur.reset(chunks[li.Leaf])
+			if err := cur.reset(f, rgi, li.Leaf); err != nil {
+				return 0, err
+			}
 			n := 0
 			for {
 				var col Column
@@ -335,8 +336,8 @@ func readAllLeaves(path string) (rows int64, err error) {
 func TestColumnLayerParquetTesting(t *testing.T) {
 	root := filepath.Join(sharedDataDir(t), "parquet-testing")
 	failures := map[string]string{
-		"bad_data/ARROW-GH-41317.parquet":                                          "corrupt page",
-		"bad_data/ARROW-GH-41321.parquet":                                          "corrupt page",
+		"bad_data/ARROW-GH-41317.parquet":                                          "corrupt column data",
+		"bad_data/ARROW-GH-41321.parquet":                                          "corrupt column data",
 		"bad_data/ARROW-RS-GH-6229-DICTHEADER.parquet":                             "missing required field",
 		"data/column_chunk_key_value_metadata.parquet":                             "corrupt Parquet footer",
 		"data/datapage_v1-corrupt-checksum.parquet":                                "checksum mismatch",
@@ -346,8 +347,8 @@ func TestColumnLayerParquetTesting(t *testing.T) {
 		"data/hadoop_lz4_compressed_larger.parquet":                                "unsupported compression codec: LZ4",
 		"data/non_hadoop_lz4_compressed.parquet":                                   "unsupported compression codec: LZ4",
 		"data/int96_from_spark.parquet":                                            "outside the representable range",
-		"data/nation.dict-malformed.parquet":                                       "EOF",
-		"data/_KEY_MATERIAL_FOR_external_key_material_java.parquet.encrypted.json": "invalid magic",
+		"data/nation.dict-malformed.parquet":                                       "corrupt column data",
+		"data/_KEY_MATERIAL_FOR_external_key_material_java.parquet.encrypted.json": "no PAR1 magic",
 	}
 	files := realParquetFiles(t, root)
 	if len(files) < 90 {
