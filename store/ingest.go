@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"bcfs/dedupmerge"
 	"bcfs/formats"
@@ -93,29 +90,82 @@ func (s *Store) recordError(name, source string, err error) {
 	}
 }
 
-// plan is the fixed part of one ingest: settings and the spilled input.
+// plan is the fixed part of one ingest attempt.
 type plan struct {
 	name     string
 	dir      string
 	opt      IngestOptions
-	settings metastore.Settings
+	head     *metastore.Manifest // nil for a new dataset
+	settings metastore.Settings  // Granularity "" means: estimate from the first rows
 	policy   dedupmerge.Policy
-	inSchema formats.Schema
-	spill    *spiller
-	stats    formats.Stats
 	ohlcWarn bool
-	// replaceAll: the spill holds the whole dataset (a settings change);
-	// stored partitions are not merged but replaced.
+	// replaceAll: the input is the whole dataset (a settings change), so
+	// stored partitions are replaced, not merged.
 	replaceAll bool
 }
 
+// batchSource is what build reads: a decoder, or the stored partitions of
+// a dataset being rewritten.
+type batchSource interface {
+	Schema() formats.Schema
+	Next() (*formats.Batch, error)
+}
+
+// ingest runs attempts until one commits: an attempt that loses the commit
+// point to another writer decodes the input again onto the new head.
 func (s *Store) ingest(ctx context.Context, name, srcPath string, opt IngestOptions) (*IngestResult, error) {
-	start := time.Now()
 	dir := s.datasetDir(name)
 	head, err := s.head(name)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
+	for attempt := 0; ; attempt++ {
+		res, m, written, err := s.ingestOnce(ctx, name, srcPath, opt, head)
+		if err == nil && m != nil && !opt.DryRun {
+			err = s.publish(name, m)
+			if err == nil || errors.Is(err, metastore.ErrNotDurable) {
+				// Past the commit point the version is visible: its files
+				// stay even if the final fsync failed (the caller hears of it).
+				res.Version, res.Committed, res.Retries = m.Version, true, attempt
+				return res, err
+			}
+		}
+		s.removeFiles(dir, written)
+		if err == nil {
+			res.Retries = attempt
+			return res, nil
+		}
+		if !errors.Is(err, metastore.ErrConflict) || attempt+1 >= maxCommitAttempts {
+			return nil, err
+		}
+		s.log.Debug("commit conflict, merging again", "dataset", name, "attempt", attempt+1)
+		if head, err = metastore.Head(s.fs, dir); errors.Is(err, metastore.ErrNoVersions) {
+			head = nil
+		} else if err != nil {
+			return nil, fmt.Errorf("reload head after conflict: %w", err)
+		}
+	}
+}
+
+// publish commits m and makes it this Store's cached head.
+func (s *Store) publish(name string, m *metastore.Manifest) error {
+	dir := s.datasetDir(name)
+	if err := s.fs.MkdirAll(filepath.Join(dir, "_log"), 0o755); err != nil {
+		return err
+	}
+	err := metastore.Commit(s.fs, dir, m)
+	if err == nil || errors.Is(err, metastore.ErrNotDurable) {
+		s.mu.Lock()
+		s.heads[name] = m
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// ingestOnce decodes the input and merges it onto head, returning the
+// manifest to commit (nil when nothing changes) and the partition files it
+// wrote (to remove if the commit does not happen).
+func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt IngestOptions, head *metastore.Manifest) (*IngestResult, *metastore.Manifest, []string, error) {
 	settings := metastore.DefaultSettings()
 	if head != nil {
 		settings = head.Settings
@@ -132,32 +182,31 @@ func (s *Store) ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return nil, badInput(fmt.Errorf("timezone %q: %w", tz, err))
+		return nil, nil, nil, badInput(fmt.Errorf("timezone %q: %w", tz, err))
 	}
 	ohlc := settings.OHLCCheck
 	if opt.OHLCCheck != "" {
 		ohlc = opt.OHLCCheck
 	}
 	if ohlc != string(formats.OHLCReject) && ohlc != string(formats.OHLCWarn) {
-		return nil, badInput(fmt.Errorf("ohlc check %q: want reject or warn", ohlc))
+		return nil, nil, nil, badInput(fmt.Errorf("ohlc check %q: want reject or warn", ohlc))
 	}
 	strategy, err := dedupmerge.ParseStrategy(settings.Dedup)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-
 	f, err := os.Open(srcPath)
 	if err != nil {
-		return nil, badInput(err)
+		return nil, nil, nil, badInput(err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	dopt := formats.Options{File: opt.Source, Symbol: path.Base(name),
 		Provider: strings.ToLower(strings.TrimSpace(opt.Provider)), Location: loc,
-		OHLCCheck: formats.OHLCCheck(ohlc)}
+		OHLCCheck: formats.OHLCCheck(ohlc), BatchRows: decodeBatchRows}
 	if head != nil {
 		for _, fl := range head.Schema {
 			dopt.Header = append(dopt.Header, fl.Name)
@@ -165,111 +214,24 @@ func (s *Store) ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	}
 	dec, err := formats.Open(f, info.Size(), dopt)
 	if err != nil {
-		return nil, badInput(err)
+		return nil, nil, nil, badInput(err)
 	}
 	defer dec.Close()
-
-	work, err := os.MkdirTemp(s.SpoolDir(), "ingest-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
-
-	gran := settings.Granularity
-	if gran == "" && settings.Partition != "auto" && settings.Partition != "" {
-		gran = settings.Partition
-	}
-	var sp *spiller
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, badInput(err)
-		}
-		if sp == nil {
-			if gran == "" {
-				gran = estimateGranularity(b)
-			}
-			sp = newSpiller(work, gran, dec.Schema())
-		}
-		if err := sp.add(b); err != nil {
-			return nil, err
-		}
-	}
-	if sp == nil {
-		if gran == "" {
-			gran = granYear
-		}
-		sp = newSpiller(work, gran, dec.Schema())
-	}
-	if err := sp.close(); err != nil {
-		return nil, err
-	}
-	settings.Granularity = gran
-	s.log.Debug("decoded and spilled", "dataset", name, "rows", dec.Stats().Rows, "partitions", len(sp.files), "elapsed", time.Since(start))
-	p := &plan{name: name, dir: dir, opt: opt, settings: settings,
+	p := &plan{name: name, dir: s.datasetDir(name), opt: opt, head: head, settings: settings,
 		policy:   dedupmerge.Policy{Strategy: strategy, Preference: settings.ProviderPreference},
-		inSchema: dec.Schema(), spill: sp, stats: dec.Stats(), ohlcWarn: ohlc == string(formats.OHLCWarn)}
-	return s.commitLoop(ctx, p, head)
+		ohlcWarn: ohlc == string(formats.OHLCWarn)}
+	return s.build(ctx, p, inputSource{dec}, dec.Stats)
 }
 
-// commitLoop merges the plan onto head and commits, re-merging onto the new
-// head whenever another writer wins the commit point.
-func (s *Store) commitLoop(ctx context.Context, p *plan, head *metastore.Manifest) (*IngestResult, error) {
-	for attempt := 0; ; attempt++ {
-		if head != nil && head.Settings.Granularity != p.spill.gran && !p.replaceAll {
-			// Another writer created the dataset with another granularity.
-			if err := p.spill.rebucket(head.Settings.Granularity); err != nil {
-				return nil, err
-			}
-			p.settings = head.Settings
-		}
-		start := time.Now()
-		res, m, written, err := s.merge(ctx, p, head)
-		if errors.Is(err, metastore.ErrConflict) && attempt+1 < maxCommitAttempts {
-			s.removeFiles(p.dir, written)
-			if head, err = metastore.Head(s.fs, p.dir); err != nil {
-				return nil, fmt.Errorf("reload head after conflict: %w", err)
-			}
-			continue
-		}
-		if err != nil {
-			s.removeFiles(p.dir, written)
-			return nil, err
-		}
-		s.log.Debug("merged", "dataset", p.name, "partitions written", len(written), "elapsed", time.Since(start))
-		res.Retries = attempt
-		if m == nil || p.opt.DryRun {
-			return res, nil
-		}
-		if err := s.fs.MkdirAll(filepath.Join(p.dir, "_log"), 0o755); err != nil {
-			s.removeFiles(p.dir, written)
-			return nil, err
-		}
-		err = metastore.Commit(s.fs, p.dir, m)
-		if err == nil || errors.Is(err, metastore.ErrNotDurable) {
-			// Past the commit point the version is visible: its files stay
-			// even if the final fsync failed (then the caller hears of it).
-			s.mu.Lock()
-			s.heads[p.name] = m
-			s.mu.Unlock()
-			res.Version, res.Committed = m.Version, true
-			return res, err
-		}
-		s.removeFiles(p.dir, written)
-		if !errors.Is(err, metastore.ErrConflict) || attempt+1 >= maxCommitAttempts {
-			return nil, fmt.Errorf("commit %s version %d: %w", p.name, m.Version, err)
-		}
-		head, err = metastore.Head(s.fs, p.dir)
-		if err != nil {
-			return nil, fmt.Errorf("reload head after conflict: %w", err)
-		}
+// inputSource marks every error of a decoder as the input's fault.
+type inputSource struct{ formats.Decoder }
+
+func (in inputSource) Next() (*formats.Batch, error) {
+	b, err := in.Decoder.Next()
+	if err != nil && err != io.EOF {
+		err = badInput(err)
 	}
+	return b, err
 }
 
 func (s *Store) removeFiles(dir string, rel []string) {
@@ -278,113 +240,118 @@ func (s *Store) removeFiles(dir string, rel []string) {
 	}
 }
 
-type partResult struct {
-	part    metastore.Partition
-	keep    bool // the stored partition is unchanged
-	written bool
-	rep     dedupmerge.Report
-}
-
-// merge merges every touched partition and builds the next manifest. It
-// returns a nil manifest when nothing changes. written lists new partition
-// files (relative to the dataset dir) to remove if the commit does not happen.
-func (s *Store) merge(ctx context.Context, p *plan, head *metastore.Manifest) (*IngestResult, *metastore.Manifest, []string, error) {
-	res := &IngestResult{Dataset: p.name, Source: p.opt.Source, DryRun: p.opt.DryRun, Input: p.stats}
-	schema := p.inSchema
+// build streams src through a router that merges each partition's incoming
+// rows onto the stored partition as soon as the input has moved past it,
+// then assembles the next manifest. Input errors are ErrBadInput; nothing
+// build writes is visible until the caller commits.
+func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func() formats.Stats) (*IngestResult, *metastore.Manifest, []string, error) {
+	start := time.Now()
+	first, err := src.Next()
+	if err == io.EOF {
+		first, err = nil, nil
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	schema := src.Schema()
 	old := map[string]metastore.Partition{}
 	var headVersion int64
-	if head != nil {
-		headVersion = head.Version
-		res.Version = headVersion
+	if p.head != nil {
+		headVersion = p.head.Version
 		if !p.replaceAll {
-			var err error
-			if schema, err = formats.Unify(head.Schema, p.inSchema); err != nil {
+			if schema, err = formats.Unify(p.head.Schema, schema); err != nil {
 				return nil, nil, nil, badInput(fmt.Errorf("%s: does not fit dataset %s: %w", p.opt.Source, p.name, err))
 			}
-			for _, pt := range head.Partitions {
+			for _, pt := range p.head.Partitions {
 				old[pt.Key] = pt
 			}
 		}
 	}
-	schemaChanged := head == nil || !schema.Equal(head.Schema)
-	keySet := map[string]bool{}
-	for _, k := range p.spill.keys() {
-		keySet[k] = true
+	gran := p.settings.Granularity
+	switch {
+	case gran != "":
+	case p.settings.Partition != "auto" && p.settings.Partition != "":
+		gran = p.settings.Partition
+	case first != nil:
+		gran = estimateGranularity(first)
+	default:
+		gran = granYear
 	}
-	if schemaChanged {
-		for k := range old {
-			keySet[k] = true
-		}
-	}
-	keys := make([]string, 0, len(keySet))
-	for k := range keySet {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	p.settings.Granularity = gran
+	schemaChanged := p.head == nil || !schema.Equal(p.head.Schema)
 
-	results := make([]partResult, len(keys))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2)
-	for i, key := range keys {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			r, err := s.mergePartition(p, schema, key, old, schemaChanged)
-			results[i] = r
-			return err
-		})
-	}
-	err := g.Wait()
-	var written []string
-	for _, r := range results {
-		if r.written {
-			written = append(written, r.part.Path)
+	r := newRouter(ctx, s, p, schema, old, schemaChanged)
+	for b := first; b != nil; {
+		if err = ctx.Err(); err != nil {
+			break
 		}
+		if b, err = formats.Conform(b, schema); err != nil {
+			err = badInput(err)
+			break
+		}
+		r.add(b)
+		if b, err = src.Next(); err == io.EOF {
+			b, err = nil, nil
+		}
+	}
+	if err == nil {
+		r.flushAll()
+	}
+	keys, werr := r.wait()
+	written := r.written()
+	if err == nil {
+		err = werr
 	}
 	if err != nil {
 		return nil, nil, written, err
 	}
+	s.log.Debug("merged", "dataset", p.name, "partitions", len(keys), "written", len(written), "elapsed", time.Since(start))
 
+	res := &IngestResult{Dataset: p.name, Source: p.opt.Source, DryRun: p.opt.DryRun, Input: stats(), Version: headVersion}
 	changed := schemaChanged || p.replaceAll
-	for _, r := range results {
-		res.Report.Add(r.rep)
-		if !r.keep {
+	touched := map[string]bool{}
+	var parts []metastore.Partition
+	for _, k := range keys {
+		ks := r.keys[k]
+		res.Report.Add(ks.rep)
+		touched[k] = true
+		if ks.written != "" {
 			changed = true
 		}
+		if ks.written != "" || ks.keep {
+			parts = append(parts, ks.part)
+		}
 	}
-	res.Report.Finish(p.stats.Rows)
-	if !changed {
+	res.Report.Finish(res.Input.Rows)
+	if !changed || p.opt.DryRun {
 		return res, nil, written, nil
 	}
-	if p.opt.DryRun {
-		return res, nil, written, nil
+	for k, pt := range old {
+		if !touched[k] {
+			parts = append(parts, pt)
+		}
 	}
-
+	sort.Slice(parts, func(i, j int) bool { return parts[i].Key < parts[j].Key })
 	version, err := s.nextVersion(p.dir, headVersion)
 	if err != nil {
 		return nil, nil, written, err
 	}
 	m := &metastore.Manifest{FormatVersion: 1, Dataset: p.name, Version: version, Parent: headVersion,
-		CommittedAt: time.Now().UTC().Truncate(time.Millisecond), Schema: schema, Settings: p.settings, Source: p.opt.Source}
-	if head != nil {
-		m.OHLCWarnings = head.OHLCWarnings
+		CommittedAt: time.Now().UTC().Truncate(time.Millisecond), Schema: schema, Settings: p.settings,
+		Source: p.opt.Source, Partitions: parts}
+	if p.head != nil {
+		m.OHLCWarnings = p.head.OHLCWarnings
 	}
 	if p.ohlcWarn {
-		m.OHLCWarnings += p.stats.OHLCViolations
-	}
-	touched := map[string]bool{}
-	for _, r := range results {
-		touched[r.part.Key] = true
-		m.Partitions = append(m.Partitions, r.part)
-	}
-	for k, pt := range old {
-		if !touched[k] {
-			m.Partitions = append(m.Partitions, pt)
-		}
+		m.OHLCWarnings += res.Input.OHLCViolations
 	}
 	syms, provs := map[string]bool{}, map[string]bool{}
-	for _, pt := range m.Partitions {
+	m.CSVSize = int64(len(formats.AppendCSVHeader(nil, schema)))
+	for _, pt := range parts {
+		m.RowCount += pt.Rows
+		for _, rg := range pt.RowGroups {
+			m.CSVSize += rg.CSVLength
+		}
 		for _, v := range pt.Symbols {
 			syms[v] = true
 		}
@@ -393,19 +360,9 @@ func (s *Store) merge(ctx context.Context, p *plan, head *metastore.Manifest) (*
 		}
 	}
 	m.Symbols, m.Providers = sortedKeys(syms), sortedKeys(provs)
-	sort.Slice(m.Partitions, func(i, j int) bool { return m.Partitions[i].Key < m.Partitions[j].Key })
-	m.CSVSize = int64(len(formats.AppendCSVHeader(nil, schema)))
-	for _, pt := range m.Partitions {
-		m.RowCount += pt.Rows
-		for _, rg := range pt.RowGroups {
-			m.CSVSize += rg.CSVLength
-		}
-	}
-	size, err := s.parquetViewSize(p.dir, m)
-	if err != nil {
+	if m.ParquetSize, err = s.parquetViewSize(p.dir, m); err != nil {
 		return nil, nil, written, err
 	}
-	m.ParquetSize = size
 	if m.Report, err = json.Marshal(res.Report); err != nil {
 		return nil, nil, written, err
 	}
@@ -416,7 +373,7 @@ func (s *Store) merge(ctx context.Context, p *plan, head *metastore.Manifest) (*
 // head+1 unless manifests above the head exist that do not decode (a torn
 // write of a crashed process): those numbers are skipped, or every commit
 // would conflict with them forever. A readable manifest above the head means
-// another writer committed: ErrConflict, so the caller re-merges.
+// another writer committed: ErrConflict, so the caller merges again.
 func (s *Store) nextVersion(dir string, head int64) (int64, error) {
 	vs, err := metastore.Versions(s.fs, dir)
 	if err != nil {
@@ -442,50 +399,6 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// mergePartition merges the spilled input of one partition key with the
-// stored partition of that key.
-func (s *Store) mergePartition(p *plan, schema formats.Schema, key string, old map[string]metastore.Partition, schemaChanged bool) (partResult, error) {
-	incoming := formats.NewBatch(schema, 0)
-	if path, ok := p.spill.path(key); ok {
-		b, err := readSpill(path, p.inSchema, p.spill.rows[key])
-		if err != nil {
-			return partResult{}, err
-		}
-		if incoming, err = formats.Conform(b, schema); err != nil {
-			return partResult{}, badInput(err)
-		}
-	}
-	stored := formats.NewBatch(schema, 0)
-	prev, hasPrev := old[key]
-	if hasPrev {
-		b, err := s.readPartition(p.dir, prev)
-		if err != nil {
-			return partResult{}, err
-		}
-		if stored, err = formats.Conform(b, schema); err != nil {
-			return partResult{}, err
-		}
-	}
-	// Merge sorts and deduplicates the incoming rows itself (keeping the
-	// later of equal-rank rows: spill order is input order), counting a key
-	// that conflicts both within the input and with the store once.
-	merged, rep := dedupmerge.Merge(stored, incoming, p.policy)
-	r := partResult{rep: rep, part: prev, keep: hasPrev && !rep.Changed() && !schemaChanged}
-	if r.keep {
-		return r, nil
-	}
-	if p.opt.DryRun {
-		r.part = metastore.Partition{Key: key, Rows: int64(merged.Len())}
-		return r, nil
-	}
-	pt, err := s.writePartition(p.dir, key, merged)
-	if err != nil {
-		return r, err
-	}
-	r.part, r.written = pt, true
-	return r, nil
 }
 
 // distinct returns the sorted distinct values of v.
@@ -519,150 +432,4 @@ func (s *Store) parquetViewSize(dir string, m *metastore.Manifest) (int64, error
 		return 0, err
 	}
 	return l.Size(), nil
-}
-
-// spiller buckets incoming batches into one spill file per partition key.
-type spiller struct {
-	dir    string
-	gran   string
-	schema formats.Schema
-	files  map[string]string       // key -> spill path
-	rows   map[string]int          // key -> rows spilled
-	open   map[string]*spillWriter // keys with an open writer
-	seq    int
-}
-
-// maxOpenSpills bounds open spill files (and their buffers).
-const maxOpenSpills = 128
-
-func newSpiller(dir, gran string, s formats.Schema) *spiller {
-	return &spiller{dir: dir, gran: gran, schema: s, files: map[string]string{}, rows: map[string]int{}, open: map[string]*spillWriter{}}
-}
-
-func (sp *spiller) keys() []string {
-	out := make([]string, 0, len(sp.files))
-	for k := range sp.files {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (sp *spiller) path(key string) (string, bool) {
-	p, ok := sp.files[key]
-	return p, ok
-}
-
-func (sp *spiller) writer(key string) (*spillWriter, error) {
-	if w, ok := sp.open[key]; ok {
-		return w, nil
-	}
-	if len(sp.open) >= maxOpenSpills {
-		for k, w := range sp.open {
-			if err := w.close(); err != nil {
-				return nil, err
-			}
-			delete(sp.open, k)
-		}
-	}
-	p, ok := sp.files[key]
-	if !ok {
-		sp.seq++
-		p = filepath.Join(sp.dir, fmt.Sprintf("%s-%06d.spill", sp.gran, sp.seq))
-		sp.files[key] = p
-	}
-	w, err := createSpill(p)
-	if err != nil {
-		return nil, err
-	}
-	sp.open[key] = w
-	return w, nil
-}
-
-// add writes each row of b to its partition's spill, keeping input order.
-func (sp *spiller) add(b *formats.Batch) error {
-	ts := b.Timestamps()
-	if len(ts) == 0 {
-		return nil
-	}
-	var groups map[string][]int
-	key, lo, hi := partitionOf(ts[0], sp.gran)
-	single := true
-	for i, t := range ts {
-		if t >= lo && t < hi {
-			if !single {
-				groups[key] = append(groups[key], i)
-			}
-			continue
-		}
-		if single {
-			single = false
-			groups = map[string][]int{key: seq(i)}
-		}
-		key, lo, hi = partitionOf(t, sp.gran)
-		groups[key] = append(groups[key], i)
-	}
-	if single {
-		w, err := sp.writer(key)
-		if err != nil {
-			return err
-		}
-		sp.rows[key] += len(ts)
-		return w.write(b)
-	}
-	for k, idx := range groups {
-		w, err := sp.writer(k)
-		if err != nil {
-			return err
-		}
-		sp.rows[k] += len(idx)
-		if err := w.write(b.Take(idx)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func seq(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
-}
-
-func (sp *spiller) close() error {
-	for k, w := range sp.open {
-		if err := w.close(); err != nil {
-			return err
-		}
-		delete(sp.open, k)
-	}
-	return nil
-}
-
-// rebucket re-spills everything under another granularity.
-func (sp *spiller) rebucket(gran string) error {
-	if err := sp.close(); err != nil {
-		return err
-	}
-	next := newSpiller(sp.dir, gran, sp.schema)
-	next.seq = sp.seq
-	for _, k := range sp.keys() {
-		b, err := readSpill(sp.files[k], sp.schema, sp.rows[k])
-		if err != nil {
-			return err
-		}
-		if err := next.add(b); err != nil {
-			return err
-		}
-		if err := os.Remove(sp.files[k]); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	if err := next.close(); err != nil {
-		return err
-	}
-	*sp = *next
-	return nil
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -177,52 +178,75 @@ func (s *Store) commitSettings(name string, head *metastore.Manifest, next metas
 // rewrite re-merges every stored row under new settings.
 func (s *Store) rewrite(ctx context.Context, name string, head *metastore.Manifest, next metastore.Settings) (*IngestResult, error) {
 	dir := s.datasetDir(name)
-	work, err := os.MkdirTemp(s.SpoolDir(), "rewrite-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
 	if next.Granularity == "" {
 		next.Granularity = head.Settings.Granularity
-	}
-	sp := newSpiller(work, next.Granularity, head.Schema)
-	var rows int64
-	for _, pt := range head.Partitions {
-		b, err := s.readPartition(dir, pt)
-		if err != nil {
-			return nil, err
-		}
-		if err := sp.add(b); err != nil {
-			return nil, err
-		}
-		rows += int64(b.Len())
-	}
-	if err := sp.close(); err != nil {
-		return nil, err
 	}
 	strategy, err := dedupmerge.ParseStrategy(next.Dedup)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{name: name, dir: dir, opt: IngestOptions{Source: "settings"}, settings: next,
-		policy:   dedupmerge.Policy{Strategy: strategy, Preference: next.ProviderPreference},
-		inSchema: head.Schema, spill: sp, stats: formats.Stats{Rows: rows}, replaceAll: true}
-	res, m, written, err := s.merge(ctx, p, head)
-	if err != nil {
-		s.removeFiles(dir, written)
-		return nil, err
+	p := &plan{name: name, dir: dir, opt: IngestOptions{Source: "settings"}, head: head, settings: next,
+		policy: dedupmerge.Policy{Strategy: strategy, Preference: next.ProviderPreference}, replaceAll: true}
+	src := &partitionSource{s: s, dir: dir, m: head}
+	res, m, written, err := s.build(ctx, p, src, func() formats.Stats { return formats.Stats{Rows: src.rows} })
+	if err == nil {
+		err = s.publish(name, m)
 	}
-	m.OHLCWarnings = head.OHLCWarnings
-	if err := metastore.Commit(s.fs, dir, m); err != nil {
+	if err != nil {
 		s.removeFiles(dir, written)
 		if errors.Is(err, metastore.ErrConflict) {
 			return nil, fmt.Errorf("settings of %s: another writer committed meanwhile; run it again: %w", name, err)
 		}
 		return nil, err
 	}
-	s.mu.Lock()
-	s.heads[name] = m
-	s.mu.Unlock()
 	res.Version, res.Committed = m.Version, true
 	return res, nil
+}
+
+// partitionSource reads the stored partitions of a version, row group by
+// row group.
+type partitionSource struct {
+	s    *Store
+	dir  string
+	m    *metastore.Manifest
+	part int
+	pr   *formats.PartitionReader
+	f    metastore.File
+	rg   int
+	rows int64
+}
+
+func (ps *partitionSource) Schema() formats.Schema { return ps.m.Schema }
+
+func (ps *partitionSource) Next() (*formats.Batch, error) {
+	for {
+		if ps.pr != nil && ps.rg < ps.pr.NumRowGroups() {
+			b, err := ps.pr.ReadRowGroup(ps.rg)
+			ps.rg++
+			if err != nil {
+				return nil, err
+			}
+			ps.rows += int64(b.Len())
+			return formats.Conform(b, ps.m.Schema)
+		}
+		if ps.f != nil {
+			ps.f.Close()
+			ps.f, ps.pr = nil, nil
+		}
+		if ps.part >= len(ps.m.Partitions) {
+			return nil, io.EOF
+		}
+		pt := ps.m.Partitions[ps.part]
+		ps.part++
+		f, err := ps.s.fs.Open(filepath.Join(ps.dir, filepath.FromSlash(pt.Path)))
+		if err != nil {
+			return nil, err
+		}
+		pr, err := formats.OpenPartition(f, pt.Size)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		ps.f, ps.pr, ps.rg = f, pr, 0
+	}
 }

@@ -1,0 +1,265 @@
+package store
+
+import (
+	"context"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"bcfs/dedupmerge"
+	"bcfs/formats"
+	"bcfs/metastore"
+)
+
+// Memory bounds of the router. Incoming rows wait in memory until the input
+// has moved past their partition (staleBatches batches without a row for
+// it), or until maxBufferedRows rows wait in all, when the largest
+// partition's rows go first. Vendor files are sorted by time, forwards or
+// backwards, so each partition is normally merged once, while the decoder
+// goes on with the next; a file in random order merges a partition several
+// times, each merge on top of the previous one.
+const (
+	staleBatches = 2
+	mergeWorkers = 2
+)
+
+// Variables so tests can force budget flushes and many small batches.
+var (
+	maxBufferedRows = 2_000_000
+	decodeBatchRows = 0 // 0: the decoder's default
+)
+
+// router buckets incoming batches by partition and merges each bucket onto
+// its partition in a bounded pool of workers.
+type router struct {
+	s             *Store
+	p             *plan
+	schema        formats.Schema
+	old           map[string]metastore.Partition
+	schemaChanged bool
+
+	g   *errgroup.Group
+	ctx context.Context
+
+	// Owned by the goroutine calling add and flushAll.
+	buf     map[string][]*formats.Batch
+	bufRows map[string]int
+	total   int
+	touched map[string]int // key -> sequence number of the last batch with rows for it
+	seq     int
+	keys    map[string]*keyState
+}
+
+// keyState is the merge state of one partition key. done is set by the
+// routing goroutine; the other fields are written by the key's merges, which
+// run one at a time in submission order (each waits for the previous one's
+// done), and read after wait.
+type keyState struct {
+	done    chan struct{}
+	part    metastore.Partition // the result: a new file, or the stored partition when keep
+	keep    bool                // the stored partition is unchanged
+	written string              // path of the file this ingest wrote for the key, "" if none
+	rep     dedupmerge.Report
+	merges  int
+}
+
+func newRouter(ctx context.Context, s *Store, p *plan, schema formats.Schema, old map[string]metastore.Partition, schemaChanged bool) *router {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(mergeWorkers)
+	return &router{s: s, p: p, schema: schema, old: old, schemaChanged: schemaChanged, g: g, ctx: gctx,
+		buf: map[string][]*formats.Batch{}, bufRows: map[string]int{}, touched: map[string]int{},
+		keys: map[string]*keyState{}}
+}
+
+// add routes the rows of b (in schema) to their partitions' buffers, then
+// flushes buffers the input has moved past and, over budget, the largest.
+func (r *router) add(b *formats.Batch) {
+	r.seq++
+	ts := b.Timestamps()
+	if len(ts) == 0 {
+		return
+	}
+	key, lo, hi := partitionOf(ts[0], r.p.settings.Granularity)
+	var groups map[string][]int
+	for i, t := range ts {
+		if t >= lo && t < hi {
+			if groups != nil {
+				groups[key] = append(groups[key], i)
+			}
+			continue
+		}
+		if groups == nil {
+			groups = map[string][]int{key: seq(i)}
+		}
+		key, lo, hi = partitionOf(t, r.p.settings.Granularity)
+		groups[key] = append(groups[key], i)
+	}
+	if groups == nil {
+		r.buffer(key, b)
+	} else {
+		for k, idx := range groups {
+			r.buffer(k, b.Take(idx))
+		}
+	}
+	for k, last := range r.touched {
+		if r.seq-last >= staleBatches && r.bufRows[k] > 0 {
+			r.flush(k)
+		}
+	}
+	for r.total > maxBufferedRows {
+		largest, n := "", 0
+		for k, rows := range r.bufRows {
+			if rows > n || (rows == n && k < largest) {
+				largest, n = k, rows
+			}
+		}
+		r.flush(largest)
+	}
+}
+
+func (r *router) buffer(key string, b *formats.Batch) {
+	r.buf[key] = append(r.buf[key], b)
+	r.bufRows[key] += b.Len()
+	r.total += b.Len()
+	r.touched[key] = r.seq
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// flush hands the buffered rows of key to a merge worker. It blocks while
+// all workers are busy, which bounds the memory of the whole ingest.
+func (r *router) flush(key string) {
+	incoming := formats.NewBatch(r.schema, r.bufRows[key])
+	for _, b := range r.buf[key] {
+		incoming.Append(b)
+	}
+	r.total -= r.bufRows[key]
+	delete(r.buf, key)
+	delete(r.bufRows, key)
+	ks := r.keys[key]
+	if ks == nil {
+		ks = &keyState{}
+		r.keys[key] = ks
+	}
+	prev, done := ks.done, make(chan struct{})
+	ks.done = done
+	r.g.Go(func() error {
+		defer close(done)
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-r.ctx.Done():
+				return r.ctx.Err()
+			}
+		}
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		return r.merge(key, ks, incoming)
+	})
+}
+
+// flushAll flushes every buffer and, when the schema changed, rewrites the
+// stored partitions the input did not touch.
+func (r *router) flushAll() {
+	keys := make([]string, 0, len(r.buf))
+	for k := range r.buf {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		r.flush(k)
+	}
+	if r.schemaChanged {
+		for k := range r.old {
+			if r.keys[k] == nil {
+				r.flush(k)
+			}
+		}
+	}
+}
+
+// wait waits for every merge and returns the keys merged, sorted.
+func (r *router) wait() ([]string, error) {
+	err := r.g.Wait()
+	keys := make([]string, 0, len(r.keys))
+	for k := range r.keys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, err
+}
+
+// written lists the files this ingest wrote that are still current. Call
+// after wait.
+func (r *router) written() []string {
+	var out []string
+	for _, ks := range r.keys {
+		if ks.written != "" {
+			out = append(out, ks.written)
+		}
+	}
+	return out
+}
+
+// merge merges incoming onto the key's current result: this ingest's last
+// file for the key, else the stored partition, else nothing.
+func (r *router) merge(key string, ks *keyState, incoming *formats.Batch) error {
+	dir := r.p.dir
+	base := formats.NewBatch(r.schema, 0)
+	prev, hasPrev := r.old[key]
+	if ks.written != "" {
+		prev, hasPrev = ks.part, true
+	}
+	if hasPrev {
+		b, err := r.s.readPartition(dir, prev)
+		if err != nil {
+			return err
+		}
+		if base, err = formats.Conform(b, r.schema); err != nil {
+			return err
+		}
+	}
+	// Merge sorts and deduplicates the incoming rows itself, keeping the
+	// later of two equal-rank rows (buffers keep input order).
+	merged, rep := dedupmerge.Merge(base, incoming, r.p.policy)
+	if ks.merges == 0 {
+		ks.rep = rep
+	} else {
+		// A later merge of the same key starts from the previous result:
+		// its base rows were already counted.
+		ks.rep.OriginalCount += rep.OriginalCount - int64(base.Len())
+		ks.rep.FinalCount = rep.FinalCount
+		ks.rep.DuplicatesRemoved = ks.rep.OriginalCount - ks.rep.FinalCount
+		ks.rep.ConflictsResolved += rep.ConflictsResolved
+		ks.rep.RowsAdded += rep.RowsAdded
+		ks.rep.RowsReplaced += rep.RowsReplaced
+		ks.rep.RowsUnchanged += rep.RowsUnchanged
+	}
+	ks.merges++
+	switch {
+	case ks.written != "" && !rep.Changed():
+		return nil // this ingest's file already holds the result
+	case ks.written == "" && hasPrev && !rep.Changed() && !r.schemaChanged:
+		ks.part, ks.keep = prev, true
+		return nil
+	case merged.Len() == 0:
+		return nil
+	}
+	pt, err := r.s.writePartition(dir, key, merged)
+	if err != nil {
+		return err
+	}
+	if ks.written != "" {
+		// The previous result of this ingest was never committed.
+		r.s.removeFiles(dir, []string{ks.written})
+	}
+	ks.part, ks.keep, ks.written = pt, false, pt.Path
+	return nil
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// TestRouterOrderDoesNotMatter ingests the same rows in time order, newest
+// first, and shuffled with a tiny memory budget (so partitions are merged
+// several times, each on top of the last) and expects identical datasets.
+func TestRouterOrderDoesNotMatter(t *testing.T) {
+	var rows []string
+	for d := 0; d < 400; d++ {
+		for s := 0; s < 3; s++ {
+			day := 1 + d%28
+			month := 1 + (d/28)%12
+			year := 2020 + d/(28*12)
+			rows = append(rows, fmt.Sprintf("%04d-%02d-%02d 00:00:00,1,2,0.5,1.5,%d,S%d,yahoo", year, month, day, d*10+s, s))
+		}
+	}
+	// Within-file duplicates: the same key again with another volume, after
+	// its original in every order, so the duplicate must win everywhere.
+	var dups []string
+	for i := 0; i < len(rows); i += 50 {
+		f := strings.Split(rows[i], ",")
+		f[5] = fmt.Sprint(1_000_000 + i)
+		dups = append(dups, strings.Join(f, ","))
+	}
+	render := func(rs []string) string {
+		return "timestamp,open,high,low,close,volume,symbol,provider\n" + strings.Join(rs, "\n") + "\n"
+	}
+	withDups := func(rs []string) []string { return append(append([]string(nil), rs...), dups...) }
+	sorted := withDups(rows)
+	reversed := make([]string, len(rows))
+	for i, r := range rows {
+		reversed[len(rows)-1-i] = r
+	}
+	reversed = withDups(reversed)
+	shuffled := append([]string(nil), rows...)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	shuffled = withDups(shuffled)
+
+	st := newTestStore(t, Options{})
+	dir := t.TempDir()
+	ingest(t, st, "sorted", writeFile(t, dir, "a.csv", render(sorted)), IngestOptions{})
+	ingest(t, st, "reversed", writeFile(t, dir, "b.csv", render(reversed)), IngestOptions{})
+	oldBudget, oldBatch := maxBufferedRows, decodeBatchRows
+	maxBufferedRows, decodeBatchRows = 100, 37
+	t.Cleanup(func() { maxBufferedRows, decodeBatchRows = oldBudget, oldBatch })
+	res := ingest(t, st, "shuffled", writeFile(t, dir, "c.csv", render(shuffled)), IngestOptions{})
+	if res.Report.RowsAdded != int64(len(rows)) || res.Report.FinalCount != int64(len(rows)) {
+		t.Fatalf("shuffled report %+v, want %d rows", res.Report, len(rows))
+	}
+	want := readView(t, st, "sorted", ViewCSV)
+	if !bytes.Contains(want, []byte(",1000050,")) {
+		t.Fatal("the later duplicate did not win")
+	}
+	for _, name := range []string{"reversed", "shuffled"} {
+		if got := readView(t, st, name, ViewCSV); !bytes.Equal(got, want) {
+			t.Fatalf("%s differs from sorted", name)
+		}
+	}
+	if e, _ := st.Stat("sorted"); e.Rows != int64(len(rows)) {
+		t.Fatalf("rows %d, want %d", e.Rows, len(rows))
+	}
+}
