@@ -15,13 +15,16 @@
 //     group's byte range and the length of its CSV rendering, so a view's size
 //     is known without reading data.
 //   - Commit point: the exclusive creation of _log/<N>.json (metastore.Commit).
-//     An ingest that loses the race re-merges its spilled input onto the new
-//     head and retries.
+//     An ingest that loses the race decodes its input again onto the new
+//     head and retries; its uncommitted files are garbage.
 //   - Pinned version: a Snapshot holds open file descriptors on the partition
 //     files of the version it was taken from, so it keeps reading that version
 //     whatever commits, deletes or garbage collection happen afterwards.
 //
-// Memory is bounded by the partition, not the input: ingest spills incoming
-// rows to one file per partition under STORE/spool, then merges partition by
-// partition.
+// Memory is bounded by the partition, not the input: ingest routes incoming
+// rows to per-partition buffers and merges a partition onto its stored file
+// as soon as the input has moved past it (or a row budget is reached), in a
+// pool of two workers, while decoding goes on. Time-ordered input (forwards
+// or backwards) merges each partition once; any other order merges a
+// partition several times, each on top of the last, with the same result.
 package store
