@@ -119,8 +119,11 @@ func TestVimSave(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			row := strings.TrimSpace(genRows(day.Add(tc.add), 1, "ES", "ibkr"))
 			args := append(tc.args, "-c", "$put ='"+row+"'", "-c", "wq", target)
+			// The working directory stays outside the mount: a child that
+			// chdirs into the mount between fork and exec waits on a FUSE
+			// request this test process must answer while it is forking,
+			// and can deadlock.
 			cmd := exec.Command(vim, args...)
-			cmd.Dir = m.mnt
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("vim: %v: %s", err, out)
