@@ -9,29 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// sharedData finds shared/data next to the repository by walking up from
-// the test's working directory. A missing folder fails the test: real data
-// is part of the suite, not optional.
-func sharedData(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/data not found above the working directory")
-		}
-		dir = parent
-	}
-}
+	"bcfs/formats/formatstest"
+)
 
 // readYahoo reads a yfinance test CSV into bars with provider "yahoo" and
 // symbol sym. Empty prices become NaN and an empty Adj Close becomes null:
@@ -90,7 +70,7 @@ func readYahoo(t *testing.T, path, sym string) []bar {
 // (same provider, so the newer write wins): every repaired row that differs
 // replaces its raw row, nothing else changes.
 func TestMergeYahooRepairs(t *testing.T) {
-	dir := filepath.Join(sharedData(t), "yfinance", "tests", "data")
+	dir := filepath.Join(formatstest.SharedData(t), "yfinance", "tests", "data")
 	fixed, err := filepath.Glob(filepath.Join(dir, "*-fixed.csv"))
 	if err != nil || len(fixed) < 10 {
 		t.Fatalf("want at least 10 *-fixed.csv files in %s, got %d (%v)", dir, len(fixed), err)

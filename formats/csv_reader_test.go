@@ -13,29 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// sharedData finds /work/shared/data by walking up from the test's working
-// directory: the real test inputs live next to the repository, never in it.
-// A missing folder fails the test (no skipping).
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("shared/data not found above the test directory")
-		}
-		dir = parent
-	}
-}
+	"bcfs/formats/formatstest"
+)
 
 // decodeAll reads every batch of d into one batch.
 func decodeAll(d Decoder) (*Batch, error) {
@@ -143,7 +123,7 @@ func TestRecordScanner(t *testing.T) {
 
 // TestCSVSpectrum runs the csv-spectrum suite through RecordScanner.
 func TestCSVSpectrum(t *testing.T) {
-	dir := filepath.Join(sharedData(t), "csv-spectrum")
+	dir := filepath.Join(formatstest.SharedData(t), "csv-spectrum")
 	// Cases where the suite's expectation is itself wrong or needs a lax
 	// mode this reader does not have.
 	known := map[string]string{
@@ -686,7 +666,7 @@ func baseName(p string) string {
 // TestSharedData decodes every CSV-like file under shared/data (and the
 // JSON/Feather ones, which must be refused) and checks the table covers them.
 func TestSharedData(t *testing.T) {
-	root := sharedData(t)
+	root := formatstest.SharedData(t)
 	listed := map[string]bool{}
 	for _, tc := range sharedCases {
 		listed[tc.path] = true
@@ -778,7 +758,7 @@ func round6(v float64) float64 {
 // rounded to 6 decimals; float columns holding whole numbers may come back
 // int64, which Conform widens), and rendering again gives the same bytes.
 func TestRoundTrip(t *testing.T) {
-	root := sharedData(t)
+	root := formatstest.SharedData(t)
 	for _, tc := range sharedCases {
 		if tc.refuse != "" {
 			continue

@@ -12,29 +12,9 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-)
 
-// sharedDataDir finds shared/data next to the repository by walking up
-// from the test's directory. A missing data set fails the test: these
-// inputs are the point of the test.
-func sharedDataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "data")
-		if fi, err := os.Stat(cand); err == nil && fi.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/data not found above the test directory")
-		}
-		dir = parent
-	}
-}
+	"bcfs/formats/formatstest"
+)
 
 // realParquetFiles lists every file under the data dir whose name contains
 // ".parquet", relative to it.
@@ -82,7 +62,7 @@ func totalRows(bs []*Batch) int {
 // TestOpenParquetRealFiles: every real Parquet file is either decoded with
 // the row count its SOURCES.md gives, or refused with a stated reason.
 func TestOpenParquetRealFiles(t *testing.T) {
-	root := sharedDataDir(t)
+	root := formatstest.SharedData(t)
 	tests := []struct {
 		path   string
 		rows   int
@@ -243,7 +223,7 @@ func TestOpenParquetRealFiles(t *testing.T) {
 // TestOpenParquetPandasDateIndexLast checks the pandas file whose named
 // index "Date" is the last column and tz-naive: it becomes the timestamp.
 func TestOpenParquetPandasDateIndexLast(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(sharedDataDir(t), "trade-executor", "tests", "binance-BTCUSDT-1h.parquet"))
+	data, err := os.ReadFile(filepath.Join(formatstest.SharedData(t), "trade-executor", "tests", "binance-BTCUSDT-1h.parquet"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +314,7 @@ func readAllLeaves(path string) (rows int64, err error) {
 // types: every parquet-testing file is read through the column layer; the
 // listed ones fail with the stated reason, all others must read fully.
 func TestColumnLayerParquetTesting(t *testing.T) {
-	root := filepath.Join(sharedDataDir(t), "parquet-testing")
+	root := filepath.Join(formatstest.SharedData(t), "parquet-testing")
 	failures := map[string]string{
 		"bad_data/ARROW-GH-41317.parquet":                                          "corrupt column data",
 		"bad_data/ARROW-GH-41321.parquet":                                          "corrupt column data",

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"bcfs/formats/formatstest"
 	"bcfs/store"
 )
 
@@ -47,7 +48,7 @@ func TestPandasReadsCSV(t *testing.T) {
 		}
 		t.Skip("pandas missing")
 	}
-	data := dataDir(t)
+	data := formatstest.SharedData(t)
 	m := mount(t, Options{}, func(st *store.Store) {
 		ingestFile(t, st, "yahoo/CALM", filepath.Join(data, "yfinance/tests/data/CALM-1d-no-bad-divs.csv"))
 		ingestFile(t, st, "yhoo", filepath.Join(data, "backtrader/datas/yhoo-1996-2014.txt"))
@@ -94,7 +95,7 @@ func TestDuckDBReadsParquet(t *testing.T) {
 		}
 		t.Skip("node not installed")
 	}
-	data := dataDir(t)
+	data := formatstest.SharedData(t)
 	m := mount(t, Options{}, func(st *store.Store) {
 		ingestFile(t, st, "yahoo/CALM", filepath.Join(data, "yfinance/tests/data/CALM-1d-no-bad-divs.csv"))
 		ingestFile(t, st, "ES", writeFile(t, t.TempDir(), "ES.csv", genBars(day, 20000, "ES", "ibkr")))

@@ -45,27 +45,6 @@ func needFuse(t *testing.T) {
 	t.Skip(why)
 }
 
-// dataDir finds shared/data by walking up from the working directory. The
-// test fails (never skips) if it is missing.
-func dataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/data not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // testLogger collects log output and prints it only when the test fails.
 type testLogger struct {
 	mu  sync.Mutex // protects buf

@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"bcfs/formats/formatstest"
 	"bcfs/store"
 )
 
 // TestViewsMatchSnapshot reads every view through the mount with read,
 // pread and mmap and compares with the snapshot bytes (what export writes).
 func TestViewsMatchSnapshot(t *testing.T) {
-	data := dataDir(t)
+	data := formatstest.SharedData(t)
 	inputs := []struct{ name, path string }{
 		{"yahoo/CALM", filepath.Join(data, "yfinance/tests/data/CALM-1d-no-bad-divs.csv")},
 		{"yhoo", filepath.Join(data, "backtrader/datas/yhoo-1996-2014.txt")},

@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,27 +11,6 @@ import (
 
 	"bcfs/formats"
 )
-
-// sharedData returns /work/shared/data, found by walking up from the test's
-// working dir. A missing data dir fails the test: it is never skipped.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "data")
-		if fi, err := os.Stat(cand); err == nil && fi.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/data not found above the working dir")
-		}
-		dir = parent
-	}
-}
 
 var testTime = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 

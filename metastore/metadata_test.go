@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"bcfs/formats/formatstest"
 )
 
 func TestNewDatasetDoc(t *testing.T) {
@@ -243,7 +245,7 @@ func TestDatasets(t *testing.T) {
 // TestVerifyPartitions uses real Parquet files from the shared test data as
 // partition files.
 func TestVerifyPartitions(t *testing.T) {
-	data := sharedData(t)
+	data := formatstest.SharedData(t)
 	srcs := []string{
 		filepath.Join(data, "trade-executor", "tests", "binance-BTCUSDT-1h.parquet"),
 		filepath.Join(data, "trade-executor", "notebooks", "pool_1_hourly_candles.parquet"),

@@ -8,28 +8,8 @@ import (
 	"testing"
 
 	"bcfs/formats"
+	"bcfs/formats/formatstest"
 )
-
-// sharedDataFile returns a file under shared/data beside the repository;
-// a missing folder fails the test.
-func sharedDataFile(t *testing.T, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("shared/data/%s not found above the test directory", rel)
-		}
-		dir = parent
-	}
-}
 
 func decodeFile(t *testing.T, path string, opt formats.Options) *formats.Batch {
 	t.Helper()
@@ -65,7 +45,7 @@ func decodeFile(t *testing.T, path string, opt formats.Options) *formats.Batch {
 // the exported Parquet view holds the same values with the same types.
 func TestParquetInParquetOut(t *testing.T) {
 	st := newTestStore(t, Options{})
-	src := sharedDataFile(t, "trade-executor/tests/binance-BTCUSDT-1h.parquet")
+	src := filepath.Join(formatstest.SharedData(t), "trade-executor/tests/binance-BTCUSDT-1h.parquet")
 	res := ingest(t, st, "BTCUSDT", src, IngestOptions{Provider: "binance"})
 	if res.Report.RowsAdded != 52106 {
 		t.Fatalf("rows added %d, want 52106", res.Report.RowsAdded)
