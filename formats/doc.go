@@ -42,6 +42,22 @@
 // later. Timestamps print as UTC "YYYY-MM-DD HH:MM:SS[.fraction]", floats
 // rounded to 6 decimals without trailing zeros.
 //
+// Parquet:
+//
+//   - OpenParquet reads files of pyarrow/pandas, DuckDB, Polars and Spark
+//     row group by row group, mapping columns like CSV headers; it guards
+//     parquet-go against corrupt footers, pages and codecs so a bad file is
+//     an error, never a panic or an unbounded allocation of the claimed size.
+//   - Partition file: the canonical on-disk form of a batch, written by
+//     PartitionWriter (snappy, dictionary-encoded strings,
+//     TIMESTAMP(MICROS, isAdjustedToUTC), canonical columns required, extras
+//     optional) and read by PartitionReader. RowGroupInfo gives each row
+//     group's byte range, which the store records in its manifests.
+//   - View layout: BuildViewLayout concatenates the row groups of several
+//     partition files of one schema into one Parquet file by copying their
+//     bytes unchanged and writing a new footer with shifted offsets; its
+//     size is known from the footers alone, and ReadAt serves any range.
+//
 // Open sniffs an input: Parquet by magic, gzip and zstd streams are
 // decompressed and decoded as CSV, and Arrow/Feather, JSON and empty inputs
 // are refused with errors wrapping ErrNotBars.
