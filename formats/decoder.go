@@ -34,9 +34,9 @@ type Options struct {
 
 // Stats are counts a decoder gathers while reading.
 type Stats struct {
-	Rows           int64  `json:"rows"`            // rows returned in batches
-	SkippedEmpty   int64  `json:"skipped_empty"`   // rows whose price fields were all empty/null
-	OHLCViolations int64  `json:"ohlc_violations"` // rows kept under OHLCWarn
+	Rows           int64  `json:"rows"`             // rows returned in batches
+	SkippedEmpty   int64  `json:"skipped_empty"`    // rows whose price fields were all empty/null
+	OHLCViolations int64  `json:"ohlc_violations"`  // rows kept under OHLCWarn
 	Vendor         string `json:"vendor,omitempty"` // "yahoo", "ibkr", "barchart", "" when not recognized
 }
 
