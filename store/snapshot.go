@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"bcfs/formats"
 	"bcfs/metastore"
@@ -130,10 +129,6 @@ func (sn *Snapshot) closeFiles() {
 
 func (sn *Snapshot) Name() string         { return sn.name }
 func (sn *Snapshot) Version() int64       { return sn.m.Version }
-func (sn *Snapshot) Committed() time.Time { return sn.m.CommittedAt }
-
-// Manifest returns the pinned manifest; callers must not modify it.
-func (sn *Snapshot) Manifest() *metastore.Manifest { return sn.m }
 
 // Size returns the exact byte size of view v.
 func (sn *Snapshot) Size(v View) int64 {
