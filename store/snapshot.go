@@ -127,8 +127,8 @@ func (sn *Snapshot) closeFiles() {
 	}
 }
 
-func (sn *Snapshot) Name() string         { return sn.name }
-func (sn *Snapshot) Version() int64       { return sn.m.Version }
+func (sn *Snapshot) Name() string   { return sn.name }
+func (sn *Snapshot) Version() int64 { return sn.m.Version }
 
 // Size returns the exact byte size of view v.
 func (sn *Snapshot) Size(v View) int64 {
