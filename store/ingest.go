@@ -131,6 +131,9 @@ func (s *Store) ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 			}
 		}
 		s.removeFiles(dir, written)
+		if head == nil {
+			s.removeEmptyDataset(dir)
+		}
 		if err == nil {
 			res.Retries = attempt
 			return res, nil
@@ -232,6 +235,27 @@ func (in inputSource) Next() (*formats.Batch, error) {
 		err = badInput(err)
 	}
 	return b, err
+}
+
+// removeEmptyDataset removes the folders an uncommitted first ingest left
+// (dry run or failure), so no empty folder appears where the dataset was
+// meant to be. Only empty partition folders and an empty dataset folder go:
+// os.Remove refuses anything holding a file.
+func (s *Store) removeEmptyDataset(dir string) {
+	var rec func(d string)
+	rec = func(d string) {
+		ents, _ := s.fs.ReadDir(d)
+		for _, e := range ents {
+			if e.IsDir() && strings.Contains(e.Name(), "=") {
+				rec(filepath.Join(d, e.Name()))
+				_ = s.fs.Remove(filepath.Join(d, e.Name()))
+			}
+		}
+	}
+	rec(dir)
+	if ents, err := s.fs.ReadDir(dir); err == nil && len(ents) == 0 {
+		_ = s.fs.Remove(dir)
+	}
 }
 
 func (s *Store) removeFiles(dir string, rel []string) {

@@ -2,7 +2,10 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -65,5 +68,37 @@ func TestRouterOrderDoesNotMatter(t *testing.T) {
 	}
 	if e, _ := st.Stat("sorted"); e.Rows != int64(len(rows)) {
 		t.Fatalf("rows %d, want %d", e.Rows, len(rows))
+	}
+}
+
+// TestUncommittedFirstIngestLeavesNothing: a dry run, and a file that fails
+// after partitions were already merged and written, leave no dataset, no
+// folder and no partition file behind.
+func TestUncommittedFirstIngestLeavesNothing(t *testing.T) {
+	st := newTestStore(t, Options{})
+	old := decodeBatchRows
+	decodeBatchRows = 5
+	t.Cleanup(func() { decodeBatchRows = old })
+	var b strings.Builder
+	b.WriteString("timestamp,open,high,low,close,volume\n")
+	for m := 1; m <= 12; m++ {
+		for d := 1; d <= 5; d++ {
+			fmt.Fprintf(&b, "2023-%02d-%02d,1,2,0.5,1.5,10\n", m, d)
+		}
+	}
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.csv", b.String())
+	bad := writeFile(t, dir, "bad.csv", b.String()+"2024-01-01,1,2,0.5,1.5,x\n")
+	if res := ingest(t, st, "N", good, IngestOptions{DryRun: true}); res.Committed || res.Report.RowsAdded != 60 {
+		t.Fatalf("dry run: %+v", res)
+	}
+	if _, err := st.Ingest(context.Background(), "N", bad, IngestOptions{}); err == nil {
+		t.Fatal("bad file accepted")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(st.Dir(), "datasets")); len(ents) != 0 {
+		t.Fatalf("left behind in datasets/: %v", ents)
+	}
+	if folders, _ := st.Folders(); len(folders) != 0 {
+		t.Fatalf("folders %v", folders)
 	}
 }
