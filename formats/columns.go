@@ -29,6 +29,16 @@ var aliases = map[string]string{
 // Adj Close → adj_close, Vol → volume, Ticker/Stock → symbol). Other names are
 // lower-cased with runs of spaces, dashes and dots turned into '_'.
 func NormalizeName(h string) string {
+	n := foldName(h)
+	if c, ok := aliases[n]; ok {
+		return c
+	}
+	return n
+}
+
+// foldName is NormalizeName without aliases: lower case, runs of spaces,
+// dashes, dots and underscores folded to one '_'.
+func foldName(h string) string {
 	h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
 	var b strings.Builder
 	under := false
@@ -43,9 +53,5 @@ func NormalizeName(h string) string {
 		under = false
 		b.WriteRune(r)
 	}
-	n := strings.TrimSuffix(b.String(), "_")
-	if c, ok := aliases[n]; ok {
-		return c
-	}
-	return n
+	return strings.TrimSuffix(b.String(), "_")
 }

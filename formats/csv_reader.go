@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 	"unsafe"
 )
 
@@ -434,26 +433,6 @@ func looksLikeData(rec [][]byte) bool {
 		}
 	}
 	return nums >= 2
-}
-
-// foldName is NormalizeName without aliases: lower case, runs of spaces,
-// dashes, dots and underscores folded to one '_'.
-func foldName(h string) string {
-	h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
-	var b strings.Builder
-	under := false
-	for _, r := range strings.ToLower(h) {
-		if unicode.IsSpace(r) || r == '-' || r == '.' || r == '_' {
-			if !under && b.Len() > 0 {
-				b.WriteByte('_')
-			}
-			under = true
-			continue
-		}
-		under = false
-		b.WriteRune(r)
-	}
-	return strings.TrimSuffix(b.String(), "_")
 }
 
 // isIndexName reports a pandas or R row-name header: "", "Unnamed: 0", "index".
