@@ -475,63 +475,40 @@ func scatter(dst, dense *Column, t Type, defs []byte) {
 	truncateColumn(dst)
 	n := len(defs)
 	null := make([]bool, n)
-	j := 0
 	for i, d := range defs {
 		null[i] = d == 0
 	}
 	switch t {
 	case TypeTimestamp, TypeInt64:
-		dst.Int = growInt(dst.Int, n)
-		for i := range n {
-			if !null[i] {
-				dst.Int[i] = dense.Int[j]
-				j++
-			}
-		}
+		dst.Int = scatterValues(dst.Int, dense.Int, null)
 	case TypeFloat64:
-		dst.Float = growFloat(dst.Float, n)
-		for i := range n {
-			if !null[i] {
-				dst.Float[i] = dense.Float[j]
-				j++
-			}
-		}
+		dst.Float = scatterValues(dst.Float, dense.Float, null)
 	case TypeString:
-		dst.Str = append(dst.Str[:0], make([]string, n)...)
-		for i := range n {
-			if !null[i] {
-				dst.Str[i] = dense.Str[j]
-				j++
-			}
-		}
+		dst.Str = scatterValues(dst.Str, dense.Str, null)
 	case TypeBool:
-		dst.Bool = append(dst.Bool[:0], make([]bool, n)...)
-		for i := range n {
-			if !null[i] {
-				dst.Bool[i] = dense.Bool[j]
-				j++
-			}
-		}
+		dst.Bool = scatterValues(dst.Bool, dense.Bool, null)
 	}
 	dst.Null = null
 }
 
-func growInt(s []int64, n int) []int64 {
-	if cap(s) < n {
-		return make([]int64, n)
+// scatterValues reuses dst for one slot per entry of null, filling the
+// non-null slots with dense's values in order and zeroing the others.
+func scatterValues[T any](dst, dense []T, null []bool) []T {
+	n := len(null)
+	if cap(dst) < n {
+		dst = make([]T, n)
+	} else {
+		dst = dst[:n]
+		clear(dst)
 	}
-	s = s[:n]
-	clear(s)
-	return s
-}
-
-func growFloat(s []float64, n int) []float64 {
-	if cap(s) < n {
-		return make([]float64, n)
+	j := 0
+	for i, isNull := range null {
+		if !isNull {
+			dst[i] = dense[j]
+			j++
+		}
 	}
-	s = s[:n]
-	clear(s)
-	return s
+	return dst
 }
 
 // convert appends the n physical values in v to dst.
