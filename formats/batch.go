@@ -421,37 +421,46 @@ func (b *Batch) Slice(i, j int) *Batch {
 
 // Append appends all rows of src, which must have b's schema, column by
 // column.
-func (b *Batch) Append(src *Batch) {
-	n, m := b.Len(), src.Len()
+func (b *Batch) Append(src *Batch) { b.AppendRange(src, 0, src.Len()) }
+
+// AppendRange appends rows [lo, hi) of src, which must have b's schema.
+func (b *Batch) AppendRange(src *Batch, lo, hi int) {
+	n := b.Len()
 	for c := range b.Cols {
-		d, s := &b.Cols[c], &src.Cols[c]
-		switch b.Schema[c].Type {
-		case TypeTimestamp, TypeInt64:
-			d.Int = append(d.Int, s.Int...)
-		case TypeFloat64:
-			d.Float = append(d.Float, s.Float...)
-		case TypeString:
-			d.Str = append(d.Str, s.Str...)
-		case TypeBool:
-			d.Bool = append(d.Bool, s.Bool...)
-		}
-		switch {
-		case s.Null != nil:
-			if d.Null == nil {
-				d.Null = make([]bool, n, n+m)
-			}
-			d.Null = append(d.Null, s.Null...)
-		case d.Null != nil:
-			d.Null = append(d.Null, make([]bool, m)...)
-		}
+		appendColumnRange(&b.Cols[c], &src.Cols[c], b.Schema[c].Type, lo, hi)
 	}
 	switch {
 	case src.Line != nil:
 		if b.Line == nil {
-			b.Line = make([]int64, n, n+m)
+			b.Line = make([]int64, n, n+hi-lo)
 		}
-		b.Line = append(b.Line, src.Line...)
+		b.Line = append(b.Line, src.Line[lo:hi]...)
 	case b.Line != nil:
-		b.Line = append(b.Line, make([]int64, m)...)
+		b.Line = append(b.Line, make([]int64, hi-lo)...)
+	}
+}
+
+// appendColumnRange appends rows [lo, hi) of src to dst, both of type t,
+// keeping dst.Null nil until the first null.
+func appendColumnRange(dst, src *Column, t Type, lo, hi int) {
+	before := dst.Len(t)
+	switch t {
+	case TypeTimestamp, TypeInt64:
+		dst.Int = append(dst.Int, src.Int[lo:hi]...)
+	case TypeFloat64:
+		dst.Float = append(dst.Float, src.Float[lo:hi]...)
+	case TypeString:
+		dst.Str = append(dst.Str, src.Str[lo:hi]...)
+	case TypeBool:
+		dst.Bool = append(dst.Bool, src.Bool[lo:hi]...)
+	}
+	switch {
+	case src.Null != nil:
+		if dst.Null == nil {
+			dst.Null = make([]bool, before, before+hi-lo)
+		}
+		dst.Null = append(dst.Null, src.Null[lo:hi]...)
+	case dst.Null != nil:
+		dst.Null = append(dst.Null, make([]bool, hi-lo)...)
 	}
 }

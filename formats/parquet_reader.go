@@ -330,33 +330,9 @@ func (c *colCursor) read(dst *Column, n int) (int, error) {
 		}
 	}
 	k := min(n, c.n-c.pos)
-	appendColumn(dst, &c.cur, c.info.Type, c.pos, c.pos+k)
+	appendColumnRange(dst, &c.cur, c.info.Type, c.pos, c.pos+k)
 	c.pos += k
 	return k, nil
-}
-
-// appendColumn appends rows [lo, hi) of src to dst, keeping dst.Null
-// consistent (nil until the first null).
-func appendColumn(dst, src *Column, t Type, lo, hi int) {
-	before := dst.Len(t)
-	switch t {
-	case TypeTimestamp, TypeInt64:
-		dst.Int = append(dst.Int, src.Int[lo:hi]...)
-	case TypeFloat64:
-		dst.Float = append(dst.Float, src.Float[lo:hi]...)
-	case TypeString:
-		dst.Str = append(dst.Str, src.Str[lo:hi]...)
-	case TypeBool:
-		dst.Bool = append(dst.Bool, src.Bool[lo:hi]...)
-	}
-	if src.Null != nil {
-		if dst.Null == nil {
-			dst.Null = make([]bool, before, before+hi-lo)
-		}
-		dst.Null = append(dst.Null, src.Null[lo:hi]...)
-	} else if dst.Null != nil {
-		dst.Null = append(dst.Null, make([]bool, hi-lo)...)
-	}
 }
 
 func truncateColumn(c *Column) {

@@ -19,7 +19,7 @@ func TestViewConcatenation(t *testing.T) {
 	var blobs [][]byte
 	for _, p := range parts {
 		b := NewBatch(s, p.rows)
-		appendRange(b, all, p.from, p.from+p.rows)
+		b.AppendRange(all, p.from, p.from+p.rows)
 		data, _ := writePartition(t, b, p.group)
 		blobs = append(blobs, data)
 		srcs = append(srcs, ViewSource{R: bytes.NewReader(data), Size: int64(len(data))})

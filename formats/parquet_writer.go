@@ -122,7 +122,7 @@ func (w *PartitionWriter) Write(b *Batch) error {
 			w.pending = NewBatch(w.schema, w.rowGroupRows)
 		}
 		take := min(n-lo, w.rowGroupRows-w.pending.Len())
-		appendRange(w.pending, b, lo, lo+take)
+		w.pending.AppendRange(b, lo, lo+take)
 		lo += take
 		if w.pending.Len() == w.rowGroupRows {
 			w.writeRowGroup(w.pending, 0, w.rowGroupRows)
@@ -133,32 +133,6 @@ func (w *PartitionWriter) Write(b *Batch) error {
 		}
 	}
 	return w.err
-}
-
-// appendRange appends rows [lo, hi) of src to dst column by column.
-func appendRange(dst, src *Batch, lo, hi int) {
-	n := dst.Len()
-	for c := range dst.Cols {
-		d, s := &dst.Cols[c], &src.Cols[c]
-		switch dst.Schema[c].Type {
-		case TypeTimestamp, TypeInt64:
-			d.Int = append(d.Int, s.Int[lo:hi]...)
-		case TypeFloat64:
-			d.Float = append(d.Float, s.Float[lo:hi]...)
-		case TypeString:
-			d.Str = append(d.Str, s.Str[lo:hi]...)
-		case TypeBool:
-			d.Bool = append(d.Bool, s.Bool[lo:hi]...)
-		}
-		if s.Null != nil {
-			if d.Null == nil {
-				d.Null = make([]bool, n, cap(d.Int)+cap(d.Float)+cap(d.Str)+cap(d.Bool))
-			}
-			d.Null = append(d.Null, s.Null[lo:hi]...)
-		} else if d.Null != nil {
-			d.Null = append(d.Null, make([]bool, hi-lo)...)
-		}
-	}
 }
 
 // Close writes any pending rows and the footer. It does not close the

@@ -125,7 +125,7 @@ func writePartition(t testing.TB, b *Batch, rowGroupRows int, chunks ...int) ([]
 	for _, n := range append(chunks, b.Len()) {
 		hi := min(lo+n, b.Len())
 		part := NewBatch(b.Schema, hi-lo)
-		appendRange(part, b, lo, hi)
+		part.AppendRange(b, lo, hi)
 		if err := w.Write(part); err != nil {
 			t.Fatal(err)
 		}
