@@ -143,12 +143,11 @@ func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.
 		p.MinTS = time.Unix(0, ts[0]).UTC()
 		p.MaxTS = time.Unix(0, ts[len(ts)-1]).UTC()
 	}
-	var buf []byte
 	start := 0
 	for _, rg := range pw.RowGroups() {
 		end := start + int(rg.Rows)
-		buf = formats.AppendCSVRows(buf[:0], rows.Slice(start, end))
-		p.RowGroups = append(p.RowGroups, metastore.RowGroup{Offset: rg.Offset, Length: rg.Length, Rows: rg.Rows, CSVLength: int64(len(buf))})
+		p.RowGroups = append(p.RowGroups, metastore.RowGroup{Offset: rg.Offset, Length: rg.Length, Rows: rg.Rows,
+			CSVLength: formats.CSVRowsLen(rows.Slice(start, end))})
 		start = end
 	}
 	if start != rows.Len() {
