@@ -306,8 +306,8 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 
 	r := newRouter(ctx, s, p, schema, old, schemaChanged)
 	for b := first; b != nil; {
-		if err = ctx.Err(); err != nil {
-			break
+		if r.ctx.Err() != nil {
+			break // a merge failed or ctx ended: wait reports which
 		}
 		if b, err = formats.Conform(b, schema); err != nil {
 			err = badInput(err)
@@ -318,13 +318,16 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 			b, err = nil, nil
 		}
 	}
-	if err == nil {
+	if err == nil && r.ctx.Err() == nil {
 		r.flushAll()
 	}
 	keys, werr := r.wait()
 	written := r.written()
 	if err == nil {
 		err = werr
+	}
+	if err == nil {
+		err = ctx.Err()
 	}
 	if err != nil {
 		return nil, nil, written, err

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -100,5 +101,18 @@ func TestUncommittedFirstIngestLeavesNothing(t *testing.T) {
 	}
 	if folders, _ := st.Folders(); len(folders) != 0 {
 		t.Fatalf("folders %v", folders)
+	}
+}
+
+func TestCanceledIngestCommitsNothing(t *testing.T) {
+	st := newTestStore(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := st.Ingest(ctx, "C", writeFile(t, t.TempDir(), "c.csv", yahooCSV), IngestOptions{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if _, err := st.Stat("C"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("canceled ingest left a dataset: %v", err)
 	}
 }
