@@ -34,9 +34,10 @@ type Snapshot struct {
 	layout     *formats.ViewLayout
 	layoutErr  error
 
-	// mu protects readers and last.
+	// mu protects readers, last and ahead.
 	mu      sync.Mutex
 	readers map[int]*formats.PartitionReader
+	ahead   *prefetch
 	// last is the most recently rendered chunk, so sequential reads of one
 	// chunk never render it twice even if the shared cache declined it.
 	last struct {
@@ -208,6 +209,8 @@ type viewReader struct {
 func (r viewReader) ReadAt(p []byte, off int64) (int, error) { return r.sn.ReadAt(r.v, p, off) }
 
 // chunk returns the CSV rendering of chunk k, from the cache or rendered.
+// A reader going through the view in order gets the next chunk rendered
+// ahead, on the other core, while it copies this one.
 func (sn *Snapshot) chunk(k int) ([]byte, error) {
 	sn.mu.Lock()
 	if sn.last.k == k {
@@ -215,17 +218,46 @@ func (sn *Snapshot) chunk(k int) ([]byte, error) {
 		sn.mu.Unlock()
 		return d, nil
 	}
+	sequential := sn.last.k == k-1
+	ahead := sn.ahead
 	sn.mu.Unlock()
-	c := sn.chunks[k]
-	key := sn.abs[c.part] + "#" + strconv.Itoa(c.rg)
-	data, err := sn.s.chunks.Get(key, func() ([]byte, error) { return sn.render(c) })
-	if err != nil {
-		return nil, err
+	var data []byte
+	if ahead != nil && ahead.k == k {
+		<-ahead.done
+		data = ahead.data // nil if it failed: render again below for the error
+	}
+	if data == nil {
+		var err error
+		if data, err = sn.cached(k); err != nil {
+			return nil, err
+		}
 	}
 	sn.mu.Lock()
 	sn.last.k, sn.last.data = k, data
+	if sequential && k+1 < len(sn.chunks) && !sn.released.Load() {
+		p := &prefetch{k: k + 1, done: make(chan struct{})}
+		sn.ahead = p
+		go func() {
+			defer close(p.done)
+			p.data, _ = sn.cached(p.k)
+		}()
+	}
 	sn.mu.Unlock()
 	return data, nil
+}
+
+// prefetch is a chunk being rendered ahead of a sequential reader; data is
+// set before done is closed.
+type prefetch struct {
+	k    int
+	done chan struct{}
+	data []byte
+}
+
+func (sn *Snapshot) cached(k int) ([]byte, error) {
+	c := sn.chunks[k]
+	key := sn.abs[c.part] + "#" + strconv.Itoa(c.rg)
+	return sn.s.chunks.Get(key, func() ([]byte, error) { return sn.render(c) })
 }
 
 func (sn *Snapshot) render(c chunkRef) ([]byte, error) {
