@@ -37,7 +37,7 @@ type Snapshot struct {
 	// mu protects readers, last and ahead.
 	mu      sync.Mutex
 	readers map[int]*formats.PartitionReader
-	ahead   *prefetch
+	ahead   []*prefetch
 	// last is the most recently rendered chunk, so sequential reads of one
 	// chunk never render it twice even if the shared cache declined it.
 	last struct {
@@ -208,9 +208,14 @@ type viewReader struct {
 
 func (r viewReader) ReadAt(p []byte, off int64) (int, error) { return r.sn.ReadAt(r.v, p, off) }
 
+// readAhead is how many chunks are rendered ahead of a sequential reader,
+// concurrently: copying a chunk out is cheap next to rendering one, so only
+// rendering several at once keeps both cores busy.
+const readAhead = 2
+
 // chunk returns the CSV rendering of chunk k, from the cache or rendered.
-// A reader going through the view in order gets the next chunk rendered
-// ahead, on the other core, while it copies this one.
+// A reader going through the view in order gets the next readAhead chunks
+// rendered ahead while it copies this one.
 func (sn *Snapshot) chunk(k int) ([]byte, error) {
 	sn.mu.Lock()
 	if sn.last.k == k {
@@ -219,10 +224,15 @@ func (sn *Snapshot) chunk(k int) ([]byte, error) {
 		return d, nil
 	}
 	sequential := sn.last.k == k-1
-	ahead := sn.ahead
+	var ahead *prefetch
+	for _, p := range sn.ahead {
+		if p.k == k {
+			ahead = p
+		}
+	}
 	sn.mu.Unlock()
 	var data []byte
-	if ahead != nil && ahead.k == k {
+	if ahead != nil {
 		<-ahead.done
 		data = ahead.data // nil if it failed: render again below for the error
 	}
@@ -234,16 +244,39 @@ func (sn *Snapshot) chunk(k int) ([]byte, error) {
 	}
 	sn.mu.Lock()
 	sn.last.k, sn.last.data = k, data
-	if sequential && k+1 < len(sn.chunks) && !sn.released.Load() {
-		p := &prefetch{k: k + 1, done: make(chan struct{})}
-		sn.ahead = p
-		go func() {
-			defer close(p.done)
-			p.data, _ = sn.cached(p.k)
-		}()
+	// Keep the prefetches still ahead of k, then start the missing ones.
+	kept := sn.ahead[:0]
+	for _, p := range sn.ahead {
+		if p.k > k {
+			kept = append(kept, p)
+		}
+	}
+	sn.ahead = kept
+	if sequential && !sn.released.Load() {
+		for next := k + 1; next <= k+readAhead && next < len(sn.chunks); next++ {
+			if sn.prefetching(next) {
+				continue
+			}
+			p := &prefetch{k: next, done: make(chan struct{})}
+			sn.ahead = append(sn.ahead, p)
+			go func() {
+				defer close(p.done)
+				p.data, _ = sn.cached(p.k)
+			}()
+		}
 	}
 	sn.mu.Unlock()
 	return data, nil
+}
+
+// prefetching reports whether chunk k is being rendered ahead; sn.mu held.
+func (sn *Snapshot) prefetching(k int) bool {
+	for _, p := range sn.ahead {
+		if p.k == k {
+			return true
+		}
+	}
+	return false
 }
 
 // prefetch is a chunk being rendered ahead of a sequential reader; data is
