@@ -68,19 +68,28 @@ func Versions(fsys FS, dir string) ([]int64, error) {
 	return vs, nil
 }
 
-// NextVersion returns the number a new commit must use: one past the highest
-// manifest file, even one that does not decode, so that a corrupt trailing
-// manifest cannot make every later commit conflict. Set the new manifest's
-// Parent to the Head it was merged on.
-func NextVersion(fsys FS, dir string) (int64, error) {
+// NextVersion returns the number a commit merged on version head must use:
+// head+1, except that manifests above head which do not decode (a torn
+// write of a crashed process) are skipped, so a corrupt trailing manifest
+// cannot make every later commit conflict. A readable manifest above head
+// means another writer committed first: ErrConflict, merge again. Set the
+// new manifest's Parent to head.
+func NextVersion(fsys FS, dir string, head int64) (int64, error) {
 	vs, err := Versions(fsys, dir)
 	if err != nil {
 		return 0, err
 	}
-	if len(vs) == 0 {
-		return 1, nil
+	next := head + 1
+	for _, v := range vs {
+		if v <= head {
+			continue
+		}
+		if _, err := Load(fsys, dir, v); err == nil {
+			return 0, fmt.Errorf("%s: version %d appeared above head %d: %w", dir, v, head, ErrConflict)
+		}
+		next = v + 1
 	}
-	return vs[len(vs)-1] + 1, nil
+	return next, nil
 }
 
 // Load reads and validates one version. A missing version wraps

@@ -14,7 +14,7 @@ func TestCommitHeadLoad(t *testing.T) {
 	if _, err := Head(OS, dir); !errors.Is(err, ErrNoVersions) {
 		t.Fatalf("Head of new dataset: %v, want ErrNoVersions", err)
 	}
-	if v, err := NextVersion(OS, dir); err != nil || v != 1 {
+	if v, err := NextVersion(OS, dir, 0); err != nil || v != 1 {
 		t.Fatalf("NextVersion of new dataset = %d, %v; want 1", v, err)
 	}
 	for v := int64(1); v <= 3; v++ {
@@ -88,7 +88,7 @@ func TestHeadSkipsCorruptTrailingManifest(t *testing.T) {
 			if err != nil || head.Version != 1 {
 				t.Fatalf("Head = %v, %v; want version 1", head, err)
 			}
-			next, err := NextVersion(OS, dir)
+			next, err := NextVersion(OS, dir, head.Version)
 			if err != nil || next != tc.wantNext {
 				t.Fatalf("NextVersion = %d, %v; want %d", next, err, tc.wantNext)
 			}
@@ -328,7 +328,7 @@ func testCommitFaults(t *testing.T, prior int64) {
 				if head == prior && err == nil {
 					t.Fatalf("commit reported success but version %d is not there", next)
 				}
-				v, err := NextVersion(OS, dir)
+				v, err := NextVersion(OS, dir, head)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -359,7 +359,7 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 		}
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Key < parts[j].Key })
-	version, err := s.nextVersion(p.dir, headVersion)
+	version, err := metastore.NextVersion(s.fs, p.dir, headVersion)
 	if err != nil {
 		return nil, nil, written, err
 	}
@@ -394,29 +394,6 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 		return nil, nil, written, err
 	}
 	return res, m, written, nil
-}
-
-// nextVersion returns the version number to commit on top of head. It is
-// head+1 unless manifests above the head exist that do not decode (a torn
-// write of a crashed process): those numbers are skipped, or every commit
-// would conflict with them forever. A readable manifest above the head means
-// another writer committed: ErrConflict, so the caller merges again.
-func (s *Store) nextVersion(dir string, head int64) (int64, error) {
-	vs, err := metastore.Versions(s.fs, dir)
-	if err != nil {
-		return 0, err
-	}
-	next := head + 1
-	for _, v := range vs {
-		if v <= head {
-			continue
-		}
-		if _, err := metastore.Load(s.fs, dir, v); err == nil {
-			return 0, fmt.Errorf("version %d appeared above head %d: %w", v, head, metastore.ErrConflict)
-		}
-		next = v + 1
-	}
-	return next, nil
 }
 
 func sortedKeys(m map[string]bool) []string {

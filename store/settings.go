@@ -125,7 +125,7 @@ func (s *Store) commitSettings(name string, head *metastore.Manifest, next metas
 		if head != nil {
 			headVersion = head.Version
 		}
-		nextVersion, err := s.nextVersion(dir, headVersion)
+		nextVersion, err := metastore.NextVersion(s.fs, dir, headVersion)
 		if errors.Is(err, metastore.ErrConflict) {
 			if head, err = metastore.Head(s.fs, dir); err != nil {
 				return nil, err
