@@ -79,6 +79,9 @@ func Datasets(fsys FS, root string) ([]string, error) {
 	var walk func(rel string) error
 	walk = func(rel string) error {
 		entries, err := fsys.ReadDir(filepath.Join(root, DatasetsDir, filepath.FromSlash(rel)))
+		if errors.Is(err, os.ErrNotExist) && rel != "" {
+			return nil // deleted or renamed while we walked
+		}
 		if err != nil {
 			return err
 		}

@@ -8,27 +8,17 @@ import (
 	"path/filepath"
 )
 
-// VerifyPartitions checks that every partition file of m exists in the
-// dataset dir with the recorded size and SHA-256 (bcfs verify). It reads the
-// files in full, streaming. A mismatch wraps ErrCorrupt.
-func VerifyPartitions(fsys FS, dir string, m *Manifest) error {
-	buf := make([]byte, 1<<20)
-	for i := range m.Partitions {
-		if err := verifyPartition(fsys, dir, &m.Partitions[i], buf); err != nil {
-			return fmt.Errorf("%s version %d: %w", m.Dataset, m.Version, err)
-		}
-	}
-	return nil
-}
-
-func verifyPartition(fsys FS, dir string, p *Partition, buf []byte) error {
+// VerifyPartition checks that partition file p exists in the dataset dir
+// with the recorded size and SHA-256 (bcfs verify), reading it in full,
+// streaming. A mismatch wraps ErrCorrupt.
+func VerifyPartition(fsys FS, dir string, p *Partition) error {
 	f, err := fsys.Open(filepath.Join(dir, filepath.FromSlash(p.Path)))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, io.LimitReader(f, p.Size+1), buf)
+	n, err := io.CopyBuffer(h, io.LimitReader(f, p.Size+1), make([]byte, 1<<20))
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Path, err)
 	}

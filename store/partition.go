@@ -22,30 +22,32 @@ const rowGroupRows = 64 << 10
 
 // Granularities of partitions.
 const (
-	granYear  = "year"
-	granMonth = "month"
-	granDay   = "day"
+	granYear  = metastore.GranularityYear
+	granMonth = metastore.GranularityMonth
+	granDay   = metastore.GranularityDay
 )
 
 // targetPartitionRows is the partition size auto granularity aims below.
 const targetPartitionRows = 2_000_000
 
-// partitionOf returns the partition key of ts and the [lo, hi) range of
-// timestamps sharing it.
+// partitionOf returns the partition key of ts (metastore's format) and the
+// [lo, hi) range of timestamps sharing it.
 func partitionOf(ts int64, gran string) (key string, lo, hi int64) {
 	t := time.Unix(0, ts).UTC()
 	y, m, d := t.Date()
+	var start, end time.Time
 	switch gran {
 	case granYear:
-		start := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
-		return fmt.Sprintf("year=%04d", y), start.UnixNano(), start.AddDate(1, 0, 0).UnixNano()
+		start = time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+		end = start.AddDate(1, 0, 0)
 	case granDay:
-		start := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-		return fmt.Sprintf("year=%04d/month=%02d/day=%02d", y, m, d), start.UnixNano(), start.AddDate(0, 0, 1).UnixNano()
+		start = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		end = start.AddDate(0, 0, 1)
 	default:
-		start := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-		return fmt.Sprintf("year=%04d/month=%02d", y, m), start.UnixNano(), start.AddDate(0, 1, 0).UnixNano()
+		start = time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+		end = start.AddDate(0, 1, 0)
 	}
+	return metastore.PartitionKey(t, gran), start.UnixNano(), end.UnixNano()
 }
 
 // estimateGranularity picks the coarsest granularity whose partitions stay

@@ -116,9 +116,7 @@ func (s *Store) ScratchDir() string  { return filepath.Join(s.dir, "scratch") }
 func (s *Store) datasetsDir() string { return filepath.Join(s.dir, "datasets") }
 func (s *Store) trashDir() string    { return filepath.Join(s.dir, "trash") }
 
-func (s *Store) datasetDir(name string) string {
-	return filepath.Join(s.datasetsDir(), filepath.FromSlash(name))
-}
+func (s *Store) datasetDir(name string) string { return metastore.DatasetDir(s.dir, name) }
 
 // recoverAll cleans spool leftovers of dead ingests, the trash, and every
 // dataset's unreferenced files older than the grace period.
@@ -166,46 +164,8 @@ func (s *Store) gc(name string) {
 	}
 }
 
-// datasetNames walks datasets/ for folders holding a _log folder.
-func (s *Store) datasetNames() ([]string, error) {
-	var names []string
-	err := s.walk(func(rel string, isDataset bool) {
-		if isDataset {
-			names = append(names, rel)
-		}
-	})
-	sort.Strings(names)
-	return names, err
-}
-
-// walk visits every folder under datasets/ that is a dataset or a plain
-// folder, skipping partition and log folders.
-func (s *Store) walk(visit func(rel string, isDataset bool)) error {
-	var rec func(rel string) error
-	rec = func(rel string) error {
-		ents, err := s.fs.ReadDir(filepath.Join(s.datasetsDir(), filepath.FromSlash(rel)))
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && rel != "" {
-				return nil // removed while walking
-			}
-			return err
-		}
-		for _, e := range ents {
-			n := e.Name()
-			if !e.IsDir() || ValidName(n) != nil {
-				continue
-			}
-			child := path.Join(rel, n)
-			_, err := s.fs.Stat(filepath.Join(s.datasetDir(child), "_log"))
-			visit(child, err == nil)
-			if err := rec(child); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return rec("")
-}
+// datasetNames lists every dataset, sorted.
+func (s *Store) datasetNames() ([]string, error) { return metastore.Datasets(s.fs, s.dir) }
 
 // head returns the newest manifest of a dataset, refreshing the cached one
 // with a stat of the next version's file, so commits of other processes are
@@ -275,25 +235,48 @@ func (s *Store) List() ([]Entry, error) {
 	return out, nil
 }
 
-// Folders returns every folder: mkdir'ed ones and parents of datasets.
+// Folders returns every folder: mkdir'ed ones and parents of datasets. A
+// folder is any directory under datasets/ with a valid name (partition and
+// log folders are not) that is not itself a dataset.
 func (s *Store) Folders() ([]string, error) {
 	var out []string
-	err := s.walk(func(rel string, isDataset bool) {
-		if !isDataset {
-			out = append(out, rel)
-			return
+	var rec func(rel string) error
+	rec = func(rel string) error {
+		ents, err := s.fs.ReadDir(filepath.Join(s.datasetsDir(), filepath.FromSlash(rel)))
+		if errors.Is(err, fs.ErrNotExist) && rel != "" {
+			return nil // removed while walking
 		}
-		// A dataset's folder is a folder only if it also holds other
-		// datasets or folders; those are visited on their own.
-	})
-	// Parents of datasets are folders even when the dataset dir itself is
-	// the only thing in them.
-	names, _ := s.datasetNames()
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			child := path.Join(rel, e.Name())
+			if !e.IsDir() || ValidName(child) != nil {
+				continue
+			}
+			if _, err := s.fs.Stat(filepath.Join(s.datasetDir(child), metastore.LogDir)); err != nil {
+				out = append(out, child)
+			}
+			if err := rec(child); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := rec(""); err != nil {
+		return nil, err
+	}
+	// Parents of datasets and folders are folders too, even a parent that
+	// is itself a dataset ("yahoo" beside "yahoo/AAPL").
+	names, err := s.datasetNames()
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
 	for _, f := range out {
 		seen[f] = true
 	}
-	for _, n := range names {
+	for _, n := range append(names, out...) {
 		for p := path.Dir(n); p != "."; p = path.Dir(p) {
 			if !seen[p] {
 				seen[p] = true
@@ -302,7 +285,7 @@ func (s *Store) Folders() ([]string, error) {
 		}
 	}
 	sort.Strings(out)
-	return out, err
+	return out, nil
 }
 
 // Mkdir creates a folder.

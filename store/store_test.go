@@ -505,3 +505,26 @@ func TestTornManifestAboveHeadIsSkipped(t *testing.T) {
 		t.Fatalf("head %+v", e)
 	}
 }
+
+func TestFoldersUnderADataset(t *testing.T) {
+	st := newTestStore(t, Options{})
+	src := writeFile(t, t.TempDir(), "a.csv", yahooCSV)
+	ingest(t, st, "a", src, IngestOptions{})
+	ingest(t, st, "a/b/c", src, IngestOptions{})
+	if err := st.Mkdir("a/x"); err != nil {
+		t.Fatal(err)
+	}
+	folders, err := st.Folders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "a" is a dataset and the folder holding a/b and a/x; partition
+	// folders (year=2024) never show.
+	if got := strings.Join(folders, ","); got != "a,a/b,a/x" {
+		t.Fatalf("folders %q, want a,a/b,a/x", got)
+	}
+	names, err := st.datasetNames()
+	if err != nil || strings.Join(names, ",") != "a,a/b/c" {
+		t.Fatalf("datasets %v, %v", names, err)
+	}
+}

@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"path/filepath"
 
 	"bcfs/formats"
@@ -41,8 +38,9 @@ func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
 		}
 		dir := s.datasetDir(n)
 		bad := false
-		for _, pt := range m.Partitions {
-			if msg := s.verifyPartition(dir, pt.Path, pt.Size, pt.SHA256, pt.Rows, pt.RowGroups); msg != "" {
+		for i := range m.Partitions {
+			pt := &m.Partitions[i]
+			if msg := s.verifyPartition(dir, pt); msg != "" {
 				out = append(out, Problem{Dataset: n, File: filepath.Join(dir, filepath.FromSlash(pt.Path)), Problem: msg})
 				bad = true
 			}
@@ -58,27 +56,22 @@ func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
 	return out, nil
 }
 
-func (s *Store) verifyPartition(dir, rel string, size int64, sum string, rows int64, rgs []metastore.RowGroup) string {
-	f, err := s.fs.Open(filepath.Join(dir, filepath.FromSlash(rel)))
+// verifyPartition checks one partition file's size and SHA-256
+// (metastore), then that its row groups and row counts match the manifest.
+func (s *Store) verifyPartition(dir string, pt *metastore.Partition) string {
+	if err := metastore.VerifyPartition(s.fs, dir, pt); err != nil {
+		return err.Error()
+	}
+	f, err := s.fs.Open(filepath.Join(dir, filepath.FromSlash(pt.Path)))
 	if err != nil {
 		return err.Error()
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	pr, err := formats.OpenPartition(f, pt.Size)
 	if err != nil {
 		return err.Error()
 	}
-	if n != size {
-		return fmt.Sprintf("size %d, manifest says %d", n, size)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		return fmt.Sprintf("sha256 %s, manifest says %s", got, sum)
-	}
-	pr, err := formats.OpenPartition(f, size)
-	if err != nil {
-		return err.Error()
-	}
+	rgs := pt.RowGroups
 	if pr.NumRowGroups() != len(rgs) {
 		return fmt.Sprintf("%d row groups, manifest says %d", pr.NumRowGroups(), len(rgs))
 	}
@@ -96,8 +89,8 @@ func (s *Store) verifyPartition(dir, rel string, size int64, sum string, rows in
 		}
 		total += int64(b.Len())
 	}
-	if total != rows {
-		return fmt.Sprintf("%d rows, manifest says %d", total, rows)
+	if total != pt.Rows {
+		return fmt.Sprintf("%d rows, manifest says %d", total, pt.Rows)
 	}
 	return ""
 }
