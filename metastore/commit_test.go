@@ -2,7 +2,6 @@ package metastore
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -230,119 +229,6 @@ func TestCommitRetryLoop(t *testing.T) {
 		t.Fatalf("commits per writer %v, want %d each", count, perWriter)
 	}
 	t.Logf("conflicts retried: %v", conflicts)
-}
-
-// TestCommitFaults fails each operation of a commit in turn, then crashes
-// at each one, and checks what a reader sees: for the first version of a new
-// dataset (which also creates _log) and for a later one.
-func TestCommitFaults(t *testing.T) {
-	for _, prior := range []int64{0, 2} {
-		t.Run(fmt.Sprintf("after %d versions", prior), func(t *testing.T) {
-			testCommitFaults(t, prior)
-		})
-	}
-}
-
-func testCommitFaults(t *testing.T, prior int64) {
-	next := prior + 1
-	setup := func(t *testing.T) string {
-		dir := filepath.Join(t.TempDir(), "ds")
-		for v := int64(1); v <= prior; v++ {
-			if err := Commit(OS, dir, testManifest(v)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return dir
-	}
-	// headVersion is 0 when the dataset has no version.
-	headVersion := func(t *testing.T, dir string) int64 {
-		t.Helper()
-		head, err := Head(OS, dir)
-		if errors.Is(err, ErrNoVersions) {
-			return 0
-		}
-		if err != nil {
-			t.Fatalf("Head: %v", err)
-		}
-		return head.Version
-	}
-	counter := NewFaultFS(OS)
-	if err := Commit(counter, setup(t), testManifest(next)); err != nil {
-		t.Fatal(err)
-	}
-	kinds := []Op{OpCreate, OpWrite, OpSync, OpClose, OpLink, OpRemove, OpSyncDir, OpMkdir}
-	for _, kind := range kinds {
-		n := counter.Count(kind)
-		if n == 0 {
-			t.Fatalf("a commit does no %s", kind)
-		}
-		for i := 0; i < n; i++ {
-			t.Run(fmt.Sprintf("%s#%d/fail", kind, i), func(t *testing.T) {
-				dir := setup(t)
-				ffs := NewFaultFS(OS)
-				ffs.FailAt(kind, i, nil)
-				err := Commit(ffs, dir, testManifest(next))
-				head := headVersion(t, dir)
-				// The last SyncDir is the one after the publishing link.
-				afterLink := kind == OpRemove || (kind == OpSyncDir && i == n-1)
-				switch {
-				case kind == OpRemove:
-					// Only the temp's removal failed: the version is
-					// published and the leftover is Recover's job.
-					if err != nil || head != next {
-						t.Fatalf("err %v, head %d; want success and head %d", err, head, next)
-					}
-				case afterLink:
-					if !errors.Is(err, ErrNotDurable) || head != next {
-						t.Fatalf("err %v, head %d; want ErrNotDurable and head %d", err, head, next)
-					}
-				default:
-					if !errors.Is(err, ErrInjected) {
-						t.Fatalf("Commit: %v, want the injected error", err)
-					}
-					if head != prior {
-						t.Fatalf("head %d after failed commit, want %d", head, prior)
-					}
-					if _, err := os.Stat(filepath.Join(dir, LogDir)); err == nil {
-						assertNoTemps(t, dir)
-					}
-					// The failed commit left nothing in the way of a retry.
-					if err := Commit(OS, dir, testManifest(next)); err != nil {
-						t.Fatalf("retry: %v", err)
-					}
-				}
-			})
-			t.Run(fmt.Sprintf("%s#%d/crash", kind, i), func(t *testing.T) {
-				dir := setup(t)
-				ffs := NewFaultFS(OS)
-				ffs.CrashAt(kind, i)
-				err := Commit(ffs, dir, testManifest(next))
-				if err == nil && kind != OpRemove {
-					t.Fatal("Commit succeeded through a crash")
-				}
-				// Reopen after the crash with the plain filesystem.
-				head := headVersion(t, dir)
-				if head != prior && head != next {
-					t.Fatalf("head %d after crash, want %d or %d", head, prior, next)
-				}
-				if head == prior && err == nil {
-					t.Fatalf("commit reported success but version %d is not there", next)
-				}
-				v, err := NextVersion(OS, dir, head)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m := testManifest(v)
-				m.Parent = head
-				if err := Commit(OS, dir, m); err != nil {
-					t.Fatalf("commit after crash recovery: %v", err)
-				}
-				if removed, err := Recover(OS, dir, 10, -1, nil); err != nil {
-					t.Fatalf("Recover: %v (removed %v)", err, removed)
-				}
-			})
-		}
-	}
 }
 
 func assertNoTemps(t *testing.T, dir string) {

@@ -36,5 +36,5 @@
 // manifest naming them, and a manifest before its publishing link.
 //
 // All file access goes through FS so that tests can inject faults and
-// simulate crashes with FaultFS.
+// simulate crashes (package faultfs, imported only by tests).
 package metastore

@@ -11,7 +11,7 @@ import (
 )
 
 // FS is the small filesystem surface the metastore (and the store above it)
-// uses, so that tests can inject faults or simulate crashes (see FaultFS).
+// uses, so that tests can inject faults or simulate crashes (see package faultfs).
 // Names are OS paths.
 type FS interface {
 	// Create opens name with O_CREATE|O_TRUNC|O_WRONLY.

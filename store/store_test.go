@@ -16,6 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"bcfs/metastore"
+	"bcfs/metastore/faultfs"
 )
 
 // newTestStore opens a store in a temp dir and, at cleanup, checks the
@@ -349,7 +350,7 @@ func TestCommitFaultsLeavePreviousVersion(t *testing.T) {
 	// Count the operations of the second ingest.
 	probe := filepath.Join(dir, "probe")
 	setup(t, probe)
-	ffs := metastore.NewFaultFS(metastore.OS)
+	ffs := faultfs.New(metastore.OS)
 	st, err := Open(probe, Options{FS: ffs})
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +358,7 @@ func TestCommitFaultsLeavePreviousVersion(t *testing.T) {
 	ffs.Reset()
 	ingest(t, st, "F", b, IngestOptions{})
 	st.Close()
-	kinds := []metastore.Op{metastore.OpCreate, metastore.OpWrite, metastore.OpSync, metastore.OpLink, metastore.OpRename, metastore.OpSyncDir}
+	kinds := []faultfs.Op{faultfs.OpCreate, faultfs.OpWrite, faultfs.OpSync, faultfs.OpLink, faultfs.OpRename, faultfs.OpSyncDir}
 	for _, kind := range kinds {
 		n := ffs.Count(kind)
 		for i := 0; i < n; i++ {
@@ -366,7 +367,7 @@ func TestCommitFaultsLeavePreviousVersion(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					d := filepath.Join(dir, name)
 					before := setup(t, d)
-					ffs := metastore.NewFaultFS(metastore.OS)
+					ffs := faultfs.New(metastore.OS)
 					st, err := Open(d, Options{FS: ffs})
 					if err != nil {
 						t.Fatal(err)
@@ -375,7 +376,7 @@ func TestCommitFaultsLeavePreviousVersion(t *testing.T) {
 					if crash {
 						ffs.CrashAt(kind, i)
 					} else {
-						ffs.FailAt(kind, i, metastore.ErrInjected)
+						ffs.FailAt(kind, i, faultfs.ErrInjected)
 					}
 					_, ierr := st.Ingest(context.Background(), "F", b, IngestOptions{})
 					st.Close()

@@ -1,4 +1,7 @@
-package metastore
+// Package faultfs wraps a metastore.FS to fail or "crash" chosen
+// operations, like pebble's vfs/errorfs. Only tests import it: it never
+// ships in the bcfs binary.
+package faultfs
 
 import (
 	"errors"
@@ -6,9 +9,11 @@ import (
 	"math/bits"
 	"os"
 	"sync"
+
+	"bcfs/metastore"
 )
 
-// Op is a kind of filesystem operation counted by FaultFS. Kinds are bits so
+// Op is a kind of filesystem operation counted by an FS. Kinds are bits so
 // that one fault can target several kinds (OpLink|OpRename).
 type Op uint16
 
@@ -53,17 +58,17 @@ var ErrInjected = errors.New("injected fault")
 // ErrCrashed is returned by every operation after a simulated crash.
 var ErrCrashed = errors.New("filesystem crashed")
 
-// FaultFS wraps an FS and fails the nth operation (0-based) of chosen kinds,
+// FS wraps a metastore.FS and fails the nth operation (0-based) of chosen kinds,
 // like pebble's vfs/errorfs. A test first runs a scenario with no fault to
 // Count the operations, then re-runs it injecting at each index in turn.
 //
 // In crash mode the chosen operation and every later one fail with
 // ErrCrashed; a crashing Write first writes half its bytes (a torn write).
 // The test then reopens the directory with OS to check recovery. Data that
-// was written but not fsynced survives such a "crash", so FaultFS checks
+// was written but not fsynced survives such a "crash", so FS checks
 // ordering and error handling, not the kernel's durability.
-type FaultFS struct {
-	fs FS
+type FS struct {
+	fs metastore.FS
 
 	mu      sync.Mutex // protects the fields below
 	counts  [len(opNames)]int
@@ -75,12 +80,14 @@ type FaultFS struct {
 	crashed bool
 }
 
-// NewFaultFS wraps fs with no fault armed.
-func NewFaultFS(fs FS) *FaultFS { return &FaultFS{fs: fs} }
+var _ metastore.FS = (*FS)(nil)
+
+// New wraps fs with no fault armed.
+func New(fs metastore.FS) *FS { return &FS{fs: fs} }
 
 // FailAt arms a fault: the nth (0-based) operation whose kind is in mask
 // fails with err (ErrInjected when nil). Later operations succeed.
-func (f *FaultFS) FailAt(mask Op, n int, err error) {
+func (f *FS) FailAt(mask Op, n int, err error) {
 	if err == nil {
 		err = ErrInjected
 	}
@@ -88,17 +95,17 @@ func (f *FaultFS) FailAt(mask Op, n int, err error) {
 }
 
 // CrashAt arms a crash at the nth (0-based) operation whose kind is in mask.
-func (f *FaultFS) CrashAt(mask Op, n int) { f.arm(mask, n, ErrCrashed, true) }
+func (f *FS) CrashAt(mask Op, n int) { f.arm(mask, n, ErrCrashed, true) }
 
-func (f *FaultFS) arm(mask Op, n int, err error, crash bool) {
+func (f *FS) arm(mask Op, n int, err error, crash bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.mask, f.at, f.seen, f.err, f.crash = mask, n, 0, err, crash
 }
 
 // Count returns how many operations of the kinds in mask ran (including
-// failed ones) since the FaultFS was made or Reset.
-func (f *FaultFS) Count(mask Op) int {
+// failed ones) since the FS was made or Reset.
+func (f *FS) Count(mask Op) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
@@ -111,14 +118,14 @@ func (f *FaultFS) Count(mask Op) int {
 }
 
 // Crashed reports whether a crash fault has fired.
-func (f *FaultFS) Crashed() bool {
+func (f *FS) Crashed() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.crashed
 }
 
 // Reset clears counts, the armed fault and the crashed state.
-func (f *FaultFS) Reset() {
+func (f *FS) Reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.counts = [len(opNames)]int{}
@@ -127,7 +134,7 @@ func (f *FaultFS) Reset() {
 
 // check counts one operation of kind op and returns whether it is the
 // operation that crashes and the error it must fail with, if any.
-func (f *FaultFS) check(op Op, name string) (crashNow bool, err error) {
+func (f *FS) check(op Op, name string) (crashNow bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.counts[bits.TrailingZeros16(uint16(op))]++
@@ -147,21 +154,21 @@ func (f *FaultFS) check(op Op, name string) (crashNow bool, err error) {
 	return f.crash, fmt.Errorf("%s %s: %w", op, name, f.err)
 }
 
-func (f *FaultFS) Create(name string) (File, error) {
+func (f *FS) Create(name string) (metastore.File, error) {
 	if _, err := f.check(OpCreate, name); err != nil {
 		return nil, err
 	}
 	return f.wrap(f.fs.Create(name))
 }
 
-func (f *FaultFS) Open(name string) (File, error) {
+func (f *FS) Open(name string) (metastore.File, error) {
 	if _, err := f.check(OpOpen, name); err != nil {
 		return nil, err
 	}
 	return f.wrap(f.fs.Open(name))
 }
 
-func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (metastore.File, error) {
 	op := OpOpen
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
 		op = OpCreate
@@ -172,63 +179,63 @@ func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error
 	return f.wrap(f.fs.OpenFile(name, flag, perm))
 }
 
-func (f *FaultFS) wrap(file File, err error) (File, error) {
+func (f *FS) wrap(file metastore.File, err error) (metastore.File, error) {
 	if err != nil {
 		return nil, err
 	}
 	return &faultFile{File: file, fs: f}, nil
 }
 
-func (f *FaultFS) Link(oldname, newname string) error {
+func (f *FS) Link(oldname, newname string) error {
 	if _, err := f.check(OpLink, newname); err != nil {
 		return err
 	}
 	return f.fs.Link(oldname, newname)
 }
 
-func (f *FaultFS) Rename(oldname, newname string) error {
+func (f *FS) Rename(oldname, newname string) error {
 	if _, err := f.check(OpRename, newname); err != nil {
 		return err
 	}
 	return f.fs.Rename(oldname, newname)
 }
 
-func (f *FaultFS) Remove(name string) error {
+func (f *FS) Remove(name string) error {
 	if _, err := f.check(OpRemove, name); err != nil {
 		return err
 	}
 	return f.fs.Remove(name)
 }
 
-func (f *FaultFS) RemoveAll(name string) error {
+func (f *FS) RemoveAll(name string) error {
 	if _, err := f.check(OpRemove, name); err != nil {
 		return err
 	}
 	return f.fs.RemoveAll(name)
 }
 
-func (f *FaultFS) MkdirAll(name string, perm os.FileMode) error {
+func (f *FS) MkdirAll(name string, perm os.FileMode) error {
 	if _, err := f.check(OpMkdir, name); err != nil {
 		return err
 	}
 	return f.fs.MkdirAll(name, perm)
 }
 
-func (f *FaultFS) ReadDir(name string) ([]os.DirEntry, error) {
+func (f *FS) ReadDir(name string) ([]os.DirEntry, error) {
 	if _, err := f.check(OpList, name); err != nil {
 		return nil, err
 	}
 	return f.fs.ReadDir(name)
 }
 
-func (f *FaultFS) Stat(name string) (os.FileInfo, error) {
+func (f *FS) Stat(name string) (os.FileInfo, error) {
 	if _, err := f.check(OpList, name); err != nil {
 		return nil, err
 	}
 	return f.fs.Stat(name)
 }
 
-func (f *FaultFS) SyncDir(name string) error {
+func (f *FS) SyncDir(name string) error {
 	if _, err := f.check(OpSyncDir, name); err != nil {
 		return err
 	}
@@ -236,8 +243,8 @@ func (f *FaultFS) SyncDir(name string) error {
 }
 
 type faultFile struct {
-	File
-	fs *FaultFS
+	metastore.File
+	fs *FS
 }
 
 func (f *faultFile) Read(p []byte) (int, error) {
