@@ -14,7 +14,8 @@ import (
 )
 
 func newExportCommand(g *globalOptions) *cli.Command {
-	var format, out string
+	var format, out, asOf string
+	var version int64
 	return &cli.Command{
 		Name:      "export",
 		Usage:     "write a dataset's CSV or Parquet view (the bytes the mount serves)",
@@ -23,6 +24,8 @@ func newExportCommand(g *globalOptions) *cli.Command {
 			storeFlag(g),
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "csv|parquet (default: from -o's extension, else csv)", Destination: &format},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "-", Usage: "`FILE` to write, - for stdout", Destination: &out},
+			&cli.Int64Flag{Name: "version", Usage: "export version `N` (see bcfs log) instead of the head", Destination: &version},
+			&cli.StringFlag{Name: "as-of", Usage: "export the newest version committed at or before `TIME` (RFC 3339 or YYYY-MM-DD)", Destination: &asOf},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -32,7 +35,11 @@ func newExportCommand(g *globalOptions) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runExport(g, c.Args().First(), view, out, c.App.Writer)
+			at, err := exportVersionFlags(version, asOf)
+			if err != nil {
+				return err
+			}
+			return runExport(g, c.Args().First(), view, out, c.App.Writer, at)
 		},
 	}
 }
@@ -50,13 +57,13 @@ func exportView(format, out string) (store.View, error) {
 	return 0, usageError{fmt.Errorf("export: --format %q: want csv or parquet", format)}
 }
 
-func runExport(g *globalOptions, name string, view store.View, out string, stdout io.Writer) error {
+func runExport(g *globalOptions, name string, view store.View, out string, stdout io.Writer, at versionSel) error {
 	st, err := openStore(g, store.Options{ReadOnly: true, CacheBytes: 64 << 20})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sn, err := st.Pin(strings.TrimSuffix(strings.TrimSuffix(name, ".csv"), ".parquet"), 0)
+	sn, err := at.pin(st, strings.TrimSuffix(strings.TrimSuffix(name, ".csv"), ".parquet"))
 	if err != nil {
 		return err
 	}

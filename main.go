@@ -87,6 +87,8 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			newIngestCommand(g),
 			newExportCommand(g),
+			newLogCommand(g),
+			newDiffCommand(g),
 			newLsCommand(g),
 			newStatsCommand(g),
 			newVerifyCommand(g),
