@@ -15,8 +15,16 @@
 //     group's byte range and the length of its CSV rendering, so a view's size
 //     is known without reading data.
 //   - Commit point: the exclusive creation of _log/<N>.json (metastore.Commit).
-//     An ingest that loses the race decodes its input again onto the new
-//     head and retries; its uncommitted files are garbage.
+//   - Update: the one commit transaction (update.go). Every change of a
+//     dataset's content or settings is a function from the head manifest to
+//     the next one plus the files it wrote: Store.Update(ctx, name, fn) runs
+//     fn on the head, commits, and when another writer (another process)
+//     won the commit point runs fn again on the new head with jittered
+//     backoff, for up to five minutes, not a fixed number of attempts. It
+//     owns the head cache, subscriber notification and garbage collection;
+//     files of an attempt that did not commit are removed at once. Ingest
+//     and settings (including the rewrite of rows) are such functions;
+//     restore and rollback are too.
 //   - Pinned version: a Snapshot holds open file descriptors on the partition
 //     files of the version it was taken from, so it keeps reading that version
 //     whatever commits, deletes or garbage collection happen afterwards.

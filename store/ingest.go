@@ -18,10 +18,6 @@ import (
 	"bcfs/metastore"
 )
 
-// maxCommitAttempts bounds the re-merge loop when other writers keep winning
-// the commit point.
-const maxCommitAttempts = 50
-
 // IngestResult says what an ingest did.
 type IngestResult struct {
 	Dataset   string            `json:"dataset"`
@@ -56,13 +52,24 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	if opt.Source == "" {
 		opt.Source = srcPath
 	}
-	mu := s.lockDataset(name)
-	res, err := s.ingest(ctx, name, srcPath, opt)
-	mu.Unlock()
-	if res != nil && res.Committed {
-		s.notify(name)
+	var res *IngestResult
+	attempts := 0
+	m, err := s.Update(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
+		attempts++
+		r, m, written, err := s.ingestOnce(ctx, name, srcPath, opt, head)
+		res = r
+		if opt.DryRun {
+			m = nil
+		}
+		return m, written, err
+	})
+	if m != nil {
+		res.Version, res.Committed = m.Version, true
 	}
-	if err != nil {
+	if res != nil {
+		res.Retries = attempts - 1
+	}
+	if err != nil && m == nil {
 		s.log.Error("ingest failed", "dataset", name, "source", opt.Source, "err", err)
 		if !opt.DryRun && errors.Is(err, ErrBadInput) {
 			s.recordError(name, opt.Source, err)
@@ -72,9 +79,8 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	if res.Committed {
 		s.log.Info("ingested", "dataset", name, "source", opt.Source, "version", res.Version,
 			"added", res.Report.RowsAdded, "replaced", res.Report.RowsReplaced)
-		go s.gc(name)
 	}
-	return res, nil
+	return res, err
 }
 
 // recordError keeps the reason of a failed ingest in the dataset's
@@ -109,60 +115,6 @@ type plan struct {
 type batchSource interface {
 	Schema() formats.Schema
 	Next() (*formats.Batch, error)
-}
-
-// ingest runs attempts until one commits: an attempt that loses the commit
-// point to another writer decodes the input again onto the new head.
-func (s *Store) ingest(ctx context.Context, name, srcPath string, opt IngestOptions) (*IngestResult, error) {
-	dir := s.datasetDir(name)
-	head, err := s.head(name)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, err
-	}
-	for attempt := 0; ; attempt++ {
-		res, m, written, err := s.ingestOnce(ctx, name, srcPath, opt, head)
-		if err == nil && m != nil && !opt.DryRun {
-			err = s.publish(name, m)
-			if err == nil || errors.Is(err, metastore.ErrNotDurable) {
-				// Past the commit point the version is visible: its files
-				// stay even if the final fsync failed (the caller hears of it).
-				res.Version, res.Committed, res.Retries = m.Version, true, attempt
-				return res, err
-			}
-		}
-		s.removeFiles(dir, written)
-		if head == nil {
-			s.removeEmptyDataset(dir)
-		}
-		if err == nil {
-			res.Retries = attempt
-			return res, nil
-		}
-		if !errors.Is(err, metastore.ErrConflict) || attempt+1 >= maxCommitAttempts {
-			return nil, err
-		}
-		s.log.Debug("commit conflict, merging again", "dataset", name, "attempt", attempt+1)
-		if head, err = metastore.Head(s.fs, dir); errors.Is(err, metastore.ErrNoVersions) {
-			head = nil
-		} else if err != nil {
-			return nil, fmt.Errorf("reload head after conflict: %w", err)
-		}
-	}
-}
-
-// publish commits m and makes it this Store's cached head.
-func (s *Store) publish(name string, m *metastore.Manifest) error {
-	dir := s.datasetDir(name)
-	if err := s.fs.MkdirAll(filepath.Join(dir, "_log"), 0o755); err != nil {
-		return err
-	}
-	err := metastore.Commit(s.fs, dir, m)
-	if err == nil || errors.Is(err, metastore.ErrNotDurable) {
-		s.mu.Lock()
-		s.heads[name] = m
-		s.mu.Unlock()
-	}
-	return err
 }
 
 // ingestOnce decodes the input and merges it onto head, returning the
@@ -359,13 +311,7 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 		}
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Key < parts[j].Key })
-	version, err := metastore.NextVersion(s.fs, p.dir, headVersion)
-	if err != nil {
-		return nil, nil, written, err
-	}
-	m := &metastore.Manifest{FormatVersion: 1, Dataset: p.name, Version: version, Parent: headVersion,
-		CommittedAt: time.Now().UTC().Truncate(time.Millisecond), Schema: schema, Settings: p.settings,
-		Source: p.opt.Source, Partitions: parts}
+	m := &metastore.Manifest{Schema: schema, Settings: p.settings, Source: p.opt.Source, Partitions: parts}
 	if p.head != nil {
 		m.OHLCWarnings = p.head.OHLCWarnings
 	}

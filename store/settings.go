@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -35,36 +34,39 @@ func (s *Store) UpdateSettings(ctx context.Context, name string, ch SettingsChan
 	if err := ValidName(name); err != nil {
 		return metastore.Settings{}, nil, err
 	}
-	mu := s.lockDataset(name)
-	defer mu.Unlock()
-	head, err := s.head(name)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return metastore.Settings{}, nil, err
-	}
-	cur := metastore.DefaultSettings()
-	if head != nil {
-		cur = head.Settings
-	}
-	next, err := applySettings(cur, ch)
-	if err != nil {
-		return cur, nil, err
-	}
-	if head != nil && settingsEqual(cur, next) {
-		return cur, &IngestResult{Dataset: name, Version: head.Version}, nil
-	}
-	rewrite := head != nil && len(head.Partitions) > 0 &&
-		(next.Dedup != cur.Dedup || next.Granularity != cur.Granularity)
+	var cur, next metastore.Settings
 	var res *IngestResult
-	if rewrite {
-		res, err = s.rewrite(ctx, name, head, next)
-	} else {
-		res, err = s.commitSettings(name, head, next)
-	}
-	if err != nil {
+	m, err := s.Update(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
+		cur = metastore.DefaultSettings()
+		if head != nil {
+			cur = head.Settings
+		}
+		var err error
+		if next, err = applySettings(cur, ch); err != nil {
+			return nil, nil, err
+		}
+		if head != nil && settingsEqual(cur, next) {
+			res = &IngestResult{Dataset: name, Version: head.Version}
+			return nil, nil, nil
+		}
+		if head != nil && len(head.Partitions) > 0 &&
+			(next.Dedup != cur.Dedup || next.Granularity != cur.Granularity) {
+			r, m, written, err := s.rewrite(ctx, name, head, next)
+			res = r
+			return m, written, err
+		}
+		res = &IngestResult{Dataset: name}
+		m, err := s.settingsManifest(name, head, next)
+		return m, nil, err
+	})
+	if err != nil && m == nil {
 		return cur, nil, err
 	}
-	s.notify(name)
-	return next, res, nil
+	if m != nil {
+		res.Version, res.Committed = m.Version, true
+		next = m.Settings
+	}
+	return next, res, err
 }
 
 func settingsEqual(a, b metastore.Settings) bool {
@@ -115,92 +117,46 @@ func applySettings(cur metastore.Settings, ch SettingsChange) (metastore.Setting
 	return next, nil
 }
 
-// commitSettings commits a version that differs from head only in settings
-// (or creates an empty dataset).
-func (s *Store) commitSettings(name string, head *metastore.Manifest, next metastore.Settings) (*IngestResult, error) {
-	dir := s.datasetDir(name)
-	for attempt := 0; attempt < maxCommitAttempts; attempt++ {
-		var m metastore.Manifest
-		var headVersion int64
-		if head != nil {
-			headVersion = head.Version
+// settingsManifest returns a version that differs from head only in
+// settings (or an empty dataset when head is nil).
+func (s *Store) settingsManifest(name string, head *metastore.Manifest, next metastore.Settings) (*metastore.Manifest, error) {
+	var m metastore.Manifest
+	if head != nil {
+		m = *head
+		m.CommittedAt = time.Time{}
+		if next.Granularity == "" {
+			next.Granularity = head.Settings.Granularity
 		}
-		nextVersion, err := metastore.NextVersion(s.fs, dir, headVersion)
-		if errors.Is(err, metastore.ErrConflict) {
-			if head, err = metastore.Head(s.fs, dir); err != nil {
-				return nil, err
-			}
-			continue
-		}
+	} else {
+		m = metastore.Manifest{Schema: formats.BaseSchema(formats.TypeInt64)}
+		m.CSVSize = int64(len(formats.AppendCSVHeader(nil, m.Schema)))
+		size, err := s.parquetViewSize(s.datasetDir(name), &m)
 		if err != nil {
 			return nil, err
 		}
-		if head != nil {
-			m = *head
-			m.Parent = head.Version
-			m.Version = nextVersion
-		} else {
-			m = metastore.Manifest{FormatVersion: 1, Dataset: name, Version: nextVersion,
-				Schema: formats.BaseSchema(formats.TypeInt64)}
-			m.CSVSize = int64(len(formats.AppendCSVHeader(nil, m.Schema)))
-			size, err := s.parquetViewSize(dir, &m)
-			if err != nil {
-				return nil, err
-			}
-			m.ParquetSize = size
-		}
-		if next.Granularity == "" {
-			next.Granularity = granYear
-		}
-		m.Settings, m.Source, m.Report = next, "settings", nil
-		m.CommittedAt = time.Now().UTC().Truncate(time.Millisecond)
-		if err := s.fs.MkdirAll(dir+"/_log", 0o755); err != nil {
-			return nil, err
-		}
-		err = metastore.Commit(s.fs, dir, &m)
-		if err == nil {
-			s.mu.Lock()
-			s.heads[name] = &m
-			s.mu.Unlock()
-			return &IngestResult{Dataset: name, Version: m.Version, Committed: true}, nil
-		}
-		if !errors.Is(err, metastore.ErrConflict) {
-			return nil, err
-		}
-		if head, err = metastore.Head(s.fs, dir); err != nil {
-			return nil, err
-		}
-		next.Granularity = head.Settings.Granularity
+		m.ParquetSize = size
 	}
-	return nil, fmt.Errorf("settings of %s: too many concurrent commits", name)
+	if next.Granularity == "" {
+		next.Granularity = granYear
+	}
+	m.Settings, m.Source, m.Report, m.Checksum = next, "settings", nil, ""
+	return &m, nil
 }
 
-// rewrite re-merges every stored row under new settings.
-func (s *Store) rewrite(ctx context.Context, name string, head *metastore.Manifest, next metastore.Settings) (*IngestResult, error) {
+// rewrite re-merges every stored row of head under new settings.
+func (s *Store) rewrite(ctx context.Context, name string, head *metastore.Manifest, next metastore.Settings) (*IngestResult, *metastore.Manifest, []string, error) {
 	dir := s.datasetDir(name)
 	if next.Granularity == "" {
 		next.Granularity = head.Settings.Granularity
 	}
 	strategy, err := dedupmerge.ParseStrategy(next.Dedup)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	p := &plan{name: name, dir: dir, opt: IngestOptions{Source: "settings"}, head: head, settings: next,
 		policy: dedupmerge.Policy{Strategy: strategy, Preference: next.ProviderPreference}, replaceAll: true}
 	src := &partitionSource{s: s, dir: dir, m: head}
-	res, m, written, err := s.build(ctx, p, src, func() formats.Stats { return formats.Stats{Rows: src.rows} })
-	if err == nil {
-		err = s.publish(name, m)
-	}
-	if err != nil {
-		s.removeFiles(dir, written)
-		if errors.Is(err, metastore.ErrConflict) {
-			return nil, fmt.Errorf("settings of %s: another writer committed meanwhile; run it again: %w", name, err)
-		}
-		return nil, err
-	}
-	res.Version, res.Committed = m.Version, true
-	return res, nil
+	return s.build(ctx, p, src, func() formats.Stats { return formats.Stats{Rows: src.rows} })
 }
 
 // partitionSource reads the stored partitions of a version, row group by

@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"bcfs/metastore"
+)
+
+// UpdateFunc builds the next version of a dataset from its head (nil when
+// the dataset has no version yet). It returns the manifest to commit, or nil
+// when nothing changes, and the files it wrote for it (slash paths relative
+// to the dataset dir; Update removes them if the version is not committed).
+//
+// Update fills in the manifest's Dataset, Version, Parent and (when zero)
+// CommittedAt. fn may run several times, each time on a newer head, when
+// other writers win the commit point; it must not change anything but the
+// files it returns.
+type UpdateFunc func(head *metastore.Manifest) (next *metastore.Manifest, newFiles []string, err error)
+
+// commitTimeout bounds how long Update keeps retrying when other writers
+// keep winning the commit point. It is a time, not a count of attempts, so
+// that many concurrent writers all get through.
+const commitTimeout = 5 * time.Minute
+
+// Update is the one commit transaction of the store: ingest, settings,
+// restore, rollback and retention are functions on it. It serializes
+// updates of one dataset within this process, runs fn on the head, commits
+// its manifest as the next version and, when another writer (another
+// process) committed first, runs fn again on the new head, with jittered
+// exponential backoff, until it commits, fn fails, ctx ends or
+// commitTimeout passes. After a commit it updates the head cache, notifies
+// subscribers and collects garbage in the background.
+//
+// It returns the committed manifest, or nil when fn changed nothing. An
+// error wrapping metastore.ErrNotDurable comes with the manifest: the
+// version is visible but its final fsync failed; do not retry.
+func (s *Store) Update(ctx context.Context, name string, fn UpdateFunc) (*metastore.Manifest, error) {
+	if s.opt.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	mu := s.lockDataset(name)
+	m, err := s.update(ctx, name, fn)
+	mu.Unlock()
+	if m != nil {
+		s.notify(name)
+		go s.gc(name)
+	}
+	return m, err
+}
+
+// update is Update with the dataset's lock held by the caller.
+func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (*metastore.Manifest, error) {
+	dir := s.datasetDir(name)
+	head, err := s.head(name)
+	if errors.Is(err, ErrNotFound) {
+		head, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(commitTimeout)
+	backoff := time.Millisecond
+	for attempt := 0; ; attempt++ {
+		m, written, err := fn(head)
+		if err == nil && m != nil {
+			err = s.commit(name, head, m)
+			if err == nil || errors.Is(err, metastore.ErrNotDurable) {
+				// Past the commit point the version is visible: its files
+				// stay even if the final fsync failed.
+				return m, err
+			}
+		}
+		s.removeFiles(dir, written)
+		if head == nil {
+			s.removeEmptyDataset(dir)
+		}
+		if err == nil || !errors.Is(err, metastore.ErrConflict) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("dataset %s: other writers kept committing first for %v (%d attempts): %w",
+				name, commitTimeout, attempt+1, err)
+		}
+		s.log.Debug("commit conflict, building again", "dataset", name, "attempt", attempt+1)
+		// Full jitter: concurrent losers spread out instead of colliding
+		// again at the same instant.
+		select {
+		case <-time.After(time.Duration(rand.Int64N(int64(backoff)) + 1)):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+		if head, err = metastore.Head(s.fs, dir); errors.Is(err, metastore.ErrNoVersions) {
+			head = nil
+		} else if err != nil {
+			return nil, fmt.Errorf("reload head after conflict: %w", err)
+		}
+	}
+}
+
+// commit publishes m as the version after head and makes it this Store's
+// cached head. A version above head that decodes means another writer won:
+// ErrConflict.
+func (s *Store) commit(name string, head *metastore.Manifest, m *metastore.Manifest) error {
+	dir := s.datasetDir(name)
+	var parent int64
+	if head != nil {
+		parent = head.Version
+	}
+	version, err := metastore.NextVersion(s.fs, dir, parent)
+	if err != nil {
+		return err
+	}
+	m.Dataset, m.Version, m.Parent = name, version, parent
+	if m.FormatVersion == 0 {
+		m.FormatVersion = metastore.FormatVersion
+	}
+	if m.CommittedAt.IsZero() {
+		m.CommittedAt = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	if err := s.fs.MkdirAll(filepath.Join(dir, metastore.LogDir), 0o755); err != nil {
+		return err
+	}
+	err = metastore.Commit(s.fs, dir, m)
+	if err == nil || errors.Is(err, metastore.ErrNotDurable) {
+		s.mu.Lock()
+		s.heads[name] = m
+		s.mu.Unlock()
+	}
+	return err
+}
