@@ -58,6 +58,15 @@
 //     bytes unchanged and writing a new footer with shifted offsets; its
 //     size is known from the footers alone, and ReadAt serves any range.
 //
+// Files, by concern: columns.go maps headers to roles for both decoders
+// (aliases, duplicates, vendor detection, missing-column errors);
+// csv_scanner.go splits records, csv_header.go finds the header,
+// csv_rows.go buffers rows as text on a reader goroutine, csv_infer.go
+// infers column types, numbers.go parses numbers, csv_reader.go converts
+// rows; parquet_guard.go checks corrupt input, parquet_convert.go maps
+// Parquet types, parquet_cursor.go streams column chunks, parquet_reader.go
+// decodes arbitrary files and parquet_partition.go reads canonical ones.
+//
 // Open sniffs an input: Parquet by magic, gzip and zstd streams are
 // decompressed and decoded as CSV, and Arrow/Feather, JSON and empty inputs
 // are refused with errors wrapping ErrNotBars.

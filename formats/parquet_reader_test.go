@@ -578,7 +578,7 @@ func TestOpenParquetSynthetic(t *testing.T) {
 		{
 			name: "two columns map to timestamp",
 			data: func(t *testing.T) []byte { return pqFile(t, []dupRow{{}}) },
-			err:  `both map to "timestamp"`,
+			err:  `"Date" and "timestamp" both map to "timestamp"`,
 		},
 		{
 			name: "text prices refused",
