@@ -94,6 +94,7 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 			newVerifyCommand(g),
 			newSettingsCommand(g),
 			newMountCommand(g),
+			newErrorsCommand(g),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 		// Errors become exit codes in run, nowhere else.

@@ -3,16 +3,18 @@ package fusefs
 import (
 	"context"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"bcfs/store"
 )
 
 // metaDir is .metadata or one of its folders (mirroring dataset folders).
-// Its documents are generated from the store on each open.
+// Its documents are generated from the store on each open; a lookup reads
+// only the store entry it names.
 type metaDir struct {
 	fs.Inode
 	fsys   *FS
@@ -34,69 +36,39 @@ func (d *metaDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOu
 	return 0
 }
 
-// children lists the documents and folders directly inside d.
-func (d *metaDir) children() (files, dirs []string, err error) {
-	names, err := d.fsys.st.MetadataNames()
-	if err != nil {
-		return nil, nil, err
-	}
-	prefix := d.prefix
-	if prefix != "" {
-		prefix += "/"
-	}
-	seen := map[string]bool{}
-	for _, n := range names {
-		rest, ok := strings.CutPrefix(n, prefix)
-		if !ok {
-			continue
-		}
-		if dir, _, ok := strings.Cut(rest, "/"); ok {
-			if !seen[dir] {
-				seen[dir] = true
-				dirs = append(dirs, dir)
-			}
-			continue
-		}
-		files = append(files, rest)
-	}
-	return files, dirs, nil
-}
-
 func (d *metaDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	files, dirs, err := d.children()
-	if err != nil {
-		return nil, translateError(d.fsys.log, "lookup", metadataDir, err)
-	}
 	full := joinPath(d.prefix, name)
-	for _, n := range files {
-		if n == name {
-			mf := &metaFile{fsys: d.fsys, name: full}
-			ch := d.NewInode(ctx, mf, fs.StableAttr{Mode: syscall.S_IFREG, Ino: hashIno("metafile", full), Gen: 1})
-			doc, errno := mf.doc()
-			if errno != 0 {
-				return nil, errno
-			}
-			mf.fill(&out.Attr, len(doc))
-			out.SetAttrTimeout(0)
-			return ch, 0
-		}
+	// One name costs one dataset's head (or one folder's stat), never a
+	// listing: find and du look up every document.
+	kind, err := d.fsys.st.MetadataKind(full)
+	if err != nil {
+		return nil, translateError(d.fsys.log, "lookup", metadataDir+"/"+full, err)
 	}
-	for _, n := range dirs {
-		if n == name {
-			md := &metaDir{fsys: d.fsys, prefix: full}
-			md.fill(&out.Attr)
-			return d.NewInode(ctx, md, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("meta", full), Gen: 1}), 0
+	switch kind {
+	case store.MetaFile:
+		mf := &metaFile{fsys: d.fsys, name: full}
+		doc, errno := mf.doc()
+		if errno != 0 {
+			return nil, errno
 		}
+		ch := d.NewInode(ctx, mf, fs.StableAttr{Mode: syscall.S_IFREG, Ino: hashIno("metafile", full), Gen: 1})
+		mf.fill(&out.Attr, len(doc))
+		out.SetAttrTimeout(0)
+		return ch, 0
+	case store.MetaDir:
+		md := &metaDir{fsys: d.fsys, prefix: full}
+		md.fill(&out.Attr)
+		return d.NewInode(ctx, md, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("meta", full), Gen: 1}), 0
 	}
 	return nil, syscall.ENOENT
 }
 
 func (d *metaDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	files, dirs, err := d.children()
+	files, dirs, err := d.fsys.st.MetadataDir(d.prefix)
 	if err != nil {
-		return nil, translateError(d.fsys.log, "readdir", metadataDir, err)
+		return nil, translateError(d.fsys.log, "readdir", metadataDir+"/"+d.prefix, err)
 	}
-	var out []fuse.DirEntry
+	out := make([]fuse.DirEntry, 0, len(files)+len(dirs))
 	for _, n := range files {
 		out = append(out, fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: hashIno("metafile", joinPath(d.prefix, n))})
 	}

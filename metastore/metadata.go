@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"bcfs/formats"
 )
@@ -151,12 +155,38 @@ func NewSummary(heads []*Manifest) SummaryDoc {
 	return s
 }
 
-// LastError records the last failed ingest of a dataset. It is not a
-// version: a failed ingest changes no data.
+// LastError records one failed write (an ingest that changed no data). It
+// is not a version. File, Line, Column, ColumnName and Value locate the bad
+// cell when the error did (0 and "" otherwise); Error is the whole message.
 type LastError struct {
-	Time   time.Time `json:"time"`
-	Source string    `json:"source"`
-	Error  string    `json:"error"`
+	Time       time.Time `json:"time"`
+	Dataset    string    `json:"dataset,omitempty"`
+	Source     string    `json:"source"` // the name the writer used ("ES.csv", a path)
+	File       string    `json:"file"`
+	Line       int64     `json:"line,omitempty"`
+	Column     int       `json:"column,omitempty"`
+	ColumnName string    `json:"column_name,omitempty"`
+	Value      string    `json:"value,omitempty"`
+	Error      string    `json:"error"`
+}
+
+// Bounds of one recorded failure, so that the failure log stays small
+// whatever the input held.
+const (
+	maxFailureValue = 256
+	maxFailureError = 4096
+)
+
+func (e *LastError) clip() {
+	e.Value = clipString(e.Value, maxFailureValue)
+	e.Error = clipString(e.Error, maxFailureError)
+}
+
+func clipString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // WriteLastError replaces the dataset's _last_error.json atomically (temp
@@ -170,7 +200,9 @@ func WriteLastError(fsys FS, dir string, e *LastError) error {
 		}
 		return nil
 	}
-	data, err := json.MarshalIndent(e, "", "  ")
+	c := *e
+	c.clip()
+	data, err := json.MarshalIndent(&c, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -192,4 +224,87 @@ func ReadLastError(fsys FS, dir string) (*LastError, error) {
 		return nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, err)
 	}
 	return e, nil
+}
+
+// FailuresDir is the store's log of failed writes: one small JSON file per
+// failure, "<20-digit unix nanoseconds>-<uuid>.json", so that concurrent
+// writers (mounts, CLI processes) never rewrite each other's entries and the
+// names sort by time. AppendFailure keeps only the newest ones.
+const FailuresDir = "errors"
+
+// MaxFailures is how many failures the store keeps.
+const MaxFailures = 100
+
+// AppendFailure records e in the store's failure log under root and removes
+// all but the newest keep entries.
+func AppendFailure(fsys FS, root string, e *LastError, keep int) error {
+	dir := filepath.Join(root, FailuresDir)
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	c := *e
+	c.clip()
+	data, err := json.MarshalIndent(&c, "", "  ")
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%0*d-%s.json", manifestDigits, c.Time.UnixNano(), uuid.NewString())
+	if err := replaceFile(fsys, filepath.Join(dir, name), append(data, '\n')); err != nil {
+		return err
+	}
+	names, err := failureNames(fsys, dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names[:max(0, len(names)-keep)] {
+		if err := fsys.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// failureNames lists the entries of the failure log, oldest first.
+func failureNames(fsys FS, dir string) ([]string, error) {
+	ents, err := fsys.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); e.Type().IsRegular() && !strings.HasPrefix(n, tempPrefix) && strings.HasSuffix(n, ".json") {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// ReadFailures returns the store's recorded failures, oldest first. An entry
+// removed or damaged meanwhile is left out.
+func ReadFailures(fsys FS, root string) ([]LastError, error) {
+	dir := filepath.Join(root, FailuresDir)
+	names, err := failureNames(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LastError, 0, len(names))
+	for _, n := range names {
+		data, err := readFile(fsys, filepath.Join(dir, n))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // pruned by another writer
+		}
+		if err != nil {
+			return nil, err
+		}
+		var e LastError
+		if json.Unmarshal(data, &e) != nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

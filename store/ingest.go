@@ -71,7 +71,7 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	}
 	if err != nil && m == nil {
 		s.log.Error("ingest failed", "dataset", name, "source", opt.Source, "err", err)
-		if !opt.DryRun && errors.Is(err, ErrBadInput) {
+		if !opt.DryRun {
 			s.recordError(name, opt.Source, err)
 		}
 		return nil, err
@@ -81,19 +81,6 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 			"added", res.Report.RowsAdded, "replaced", res.Report.RowsReplaced)
 	}
 	return res, err
-}
-
-// recordError keeps the reason of a failed ingest in the dataset's
-// last_error, when the dataset exists.
-func (s *Store) recordError(name, source string, err error) {
-	dir := s.datasetDir(name)
-	if _, serr := s.fs.Stat(filepath.Join(dir, "_log")); serr != nil {
-		return
-	}
-	le := &metastore.LastError{Time: time.Now().UTC(), Source: source, Error: err.Error()}
-	if werr := metastore.WriteLastError(s.fs, dir, le); werr != nil {
-		s.log.Warn("recording last error", "dataset", name, "err", werr)
-	}
 }
 
 // plan is the fixed part of one ingest attempt.

@@ -1,11 +1,19 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
+	"time"
 
+	"bcfs/formats"
 	"bcfs/metastore"
 )
 
@@ -14,23 +22,182 @@ const (
 	DocIndex   = "index.json"
 	DocSummary = "summary.json"
 	DocCache   = "cache.json"
+	DocErrors  = "errors.json" // the last failures, oldest first
 )
 
-// MetadataNames lists the documents of .metadata/: the fixed ones, then
-// "<dataset>.json" for each dataset (with its folder path), sorted.
+var fixedDocs = []string{DocCache, DocErrors, DocIndex, DocSummary}
+
+// MetadataNames lists every document of .metadata/: the fixed ones, then
+// "<dataset>.json" for each dataset (with its folder path) and for each name
+// whose first write failed, sorted. It walks the whole store; the mount uses
+// MetadataDir and MetadataKind, which read one folder or one name.
 func (s *Store) MetadataNames() ([]string, error) {
 	ents, err := s.List()
 	if err != nil {
 		return nil, err
 	}
-	out := []string{DocCache, DocIndex, DocSummary}
+	out := append([]string(nil), fixedDocs...)
+	seen := map[string]bool{}
 	for _, e := range ents {
+		seen[e.Name] = true
 		out = append(out, e.Name+".json")
 	}
+	fails, err := s.failures()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fails {
+		if f.Dataset != "" && !seen[f.Dataset] && ValidName(f.Dataset) == nil {
+			seen[f.Dataset] = true
+			out = append(out, f.Dataset+".json")
+		}
+	}
+	sort.Strings(out[len(fixedDocs):])
 	return out, nil
 }
 
-// MetadataDoc renders one .metadata/ document as indented JSON.
+// MetaKind says what a path inside .metadata/ is.
+type MetaKind int
+
+const (
+	MetaNone MetaKind = iota
+	MetaFile
+	MetaDir
+)
+
+// MetadataKind says whether p ("index.json", "yahoo", "yahoo/AAPL.json") is
+// a document, a folder or nothing in .metadata/. It reads only what concerns
+// p (a cached head, a stat or two), never the list of datasets.
+func (s *Store) MetadataKind(p string) (MetaKind, error) {
+	if !strings.Contains(p, "/") {
+		for _, d := range fixedDocs {
+			if p == d {
+				return MetaFile, nil
+			}
+		}
+	}
+	if ds, ok := strings.CutSuffix(p, ".json"); ok && ValidName(ds) == nil {
+		_, err := s.head(ds)
+		if err == nil {
+			return MetaFile, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return MetaNone, err
+		}
+		if le, err := s.failureOf(ds); err != nil {
+			return MetaNone, err
+		} else if le != nil {
+			return MetaFile, nil
+		}
+	}
+	if ValidName(p) != nil {
+		return MetaNone, nil
+	}
+	if ok, err := s.hasChildren(p); err != nil || ok {
+		return MetaDir, err
+	}
+	fails, err := s.failures()
+	if err != nil {
+		return MetaNone, err
+	}
+	for _, f := range fails {
+		if strings.HasPrefix(f.Dataset, p+"/") {
+			return MetaDir, nil
+		}
+	}
+	return MetaNone, nil
+}
+
+// hasChildren reports whether p is a folder of .metadata/: a store folder,
+// or a dataset holding datasets ("yahoo" beside "yahoo/AAPL").
+func (s *Store) hasChildren(p string) (bool, error) {
+	dir := s.datasetDir(p)
+	fi, err := s.fs.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil || !fi.IsDir() {
+		return false, err
+	}
+	if _, err := s.fs.Stat(filepath.Join(dir, metastore.LogDir)); err != nil {
+		return true, nil // a folder
+	}
+	ents, err := s.fs.ReadDir(dir)
+	if err != nil {
+		return false, nil // deleted meanwhile
+	}
+	for _, e := range ents {
+		if e.IsDir() && ValidName(path.Join(p, e.Name())) == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// MetadataDir lists the documents and folders directly inside folder prefix
+// of .metadata/ ("" for .metadata/ itself). It reads that folder of the store
+// only.
+func (s *Store) MetadataDir(prefix string) (files, dirs []string, err error) {
+	if prefix != "" {
+		if err := ValidName(prefix); err != nil {
+			return nil, nil, fmt.Errorf("metadata folder %q: %w", prefix, ErrNotFound)
+		}
+	} else {
+		files = append(files, fixedDocs...)
+	}
+	seenFile, seenDir := map[string]bool{}, map[string]bool{}
+	ents, err := s.fs.ReadDir(filepath.Join(s.datasetsDir(), filepath.FromSlash(prefix)))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	for _, e := range ents {
+		child := path.Join(prefix, e.Name())
+		if !e.IsDir() || ValidName(child) != nil {
+			continue
+		}
+		if _, err := s.head(child); err == nil {
+			seenFile[e.Name()] = true
+			files = append(files, e.Name()+".json")
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, nil, err
+		}
+		if ok, err := s.hasChildren(child); err != nil {
+			return nil, nil, err
+		} else if ok {
+			seenDir[e.Name()] = true
+			dirs = append(dirs, e.Name())
+		}
+	}
+	fails, err := s.failures()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range fails {
+		rest, ok := f.Dataset, prefix == ""
+		if !ok {
+			rest, ok = strings.CutPrefix(f.Dataset, prefix+"/")
+		}
+		if !ok || rest == "" || ValidName(f.Dataset) != nil {
+			continue
+		}
+		if first, _, nested := strings.Cut(rest, "/"); nested {
+			if !seenDir[first] {
+				seenDir[first] = true
+				dirs = append(dirs, first)
+			}
+		} else if !seenFile[rest] {
+			seenFile[rest] = true
+			files = append(files, rest+".json")
+		}
+	}
+	sort.Strings(files)
+	sort.Strings(dirs)
+	return files, dirs, nil
+}
+
+// MetadataDoc renders one .metadata/ document as indented JSON. A dataset's
+// document costs its head manifest and its last error, whatever the number
+// of datasets.
 func (s *Store) MetadataDoc(name string) ([]byte, error) {
 	var v any
 	switch name {
@@ -46,24 +213,21 @@ func (s *Store) MetadataDoc(name string) ([]byte, error) {
 		}
 	case DocCache:
 		v = s.chunks.Stats()
+	case DocErrors:
+		fails, err := s.Failures()
+		if err != nil {
+			return nil, err
+		}
+		v = fails
 	default:
 		ds, ok := strings.CutSuffix(name, ".json")
 		if !ok {
 			return nil, fmt.Errorf("metadata %q: %w", name, ErrNotFound)
 		}
-		m, err := s.head(ds)
-		if err != nil {
-			if errors.Is(err, ErrInvalidName) {
-				return nil, fmt.Errorf("metadata %q: %w", name, ErrNotFound)
-			}
-			return nil, err
-		}
-		le, err := metastore.ReadLastError(s.fs, s.datasetDir(ds))
+		doc, err := s.datasetDoc(ds)
 		if err != nil {
 			return nil, err
 		}
-		doc := metastore.NewDatasetDoc(m, le)
-		doc.Filepath = ds
 		v = doc
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
@@ -71,6 +235,37 @@ func (s *Store) MetadataDoc(name string) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// datasetDoc is the document of dataset ds, or of a name whose first write
+// failed (version 0, no data, its last_error).
+func (s *Store) datasetDoc(ds string) (*metastore.DatasetDoc, error) {
+	notFound := fmt.Errorf("metadata %q: %w", ds+".json", ErrNotFound)
+	m, err := s.head(ds)
+	if errors.Is(err, ErrInvalidName) {
+		return nil, notFound
+	}
+	if errors.Is(err, ErrNotFound) {
+		le, ferr := s.failureOf(ds)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if le == nil {
+			return nil, err
+		}
+		return &metastore.DatasetDoc{Filepath: ds, Columns: formats.Schema{}, Symbols: []string{}, Providers: []string{},
+			LastIngest: json.RawMessage("null"), LastError: le}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	le, err := metastore.ReadLastError(s.fs, s.datasetDir(ds))
+	if err != nil {
+		return nil, err
+	}
+	doc := metastore.NewDatasetDoc(m, le)
+	doc.Filepath = ds
+	return &doc, nil
 }
 
 // headManifests returns the head manifest of every dataset, sorted by name.
@@ -95,4 +290,104 @@ func (s *Store) headManifests() ([]*metastore.Manifest, error) {
 		out = append(out, &c)
 	}
 	return out, nil
+}
+
+// Failures returns the store's recorded failed writes (at most
+// metastore.MaxFailures), oldest first, from every process using the store.
+func (s *Store) Failures() ([]metastore.LastError, error) {
+	fails, err := s.failures()
+	if err != nil {
+		return nil, err
+	}
+	return append([]metastore.LastError{}, fails...), nil
+}
+
+// failureLog caches the store's failure log, keyed by the modification
+// time of its folder (every append and prune changes it).
+type failureLog struct {
+	mu    sync.Mutex
+	mtime time.Time
+	ok    bool
+	list  []metastore.LastError
+}
+
+// failures returns the cached failure log, re-read when its folder changed.
+// The result must not be modified.
+func (s *Store) failures() ([]metastore.LastError, error) {
+	dir := filepath.Join(s.dir, metastore.FailuresDir)
+	fl := &s.failLog
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	fi, err := s.fs.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		fl.ok, fl.list = false, nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fl.ok && fi.ModTime().Equal(fl.mtime) {
+		return fl.list, nil
+	}
+	list, err := metastore.ReadFailures(s.fs, s.dir)
+	if err != nil {
+		return nil, err
+	}
+	fl.ok, fl.mtime, fl.list = true, fi.ModTime(), list
+	return list, nil
+}
+
+// failureOf returns the newest recorded failure of dataset ds, or nil.
+func (s *Store) failureOf(ds string) (*metastore.LastError, error) {
+	fails, err := s.failures()
+	if err != nil {
+		return nil, err
+	}
+	for i := len(fails) - 1; i >= 0; i-- {
+		if fails[i].Dataset == ds {
+			le := fails[i]
+			return &le, nil
+		}
+	}
+	return nil, nil
+}
+
+// recordError keeps the reason of a failed write: in the dataset's
+// last_error when the dataset exists, and in the store's failure log (which
+// also answers .metadata/NAME.json for a name that never committed).
+// Cancellations (an unmount, a killed writer) are not failures of the input.
+func (s *Store) recordError(name, source string, err error) {
+	if s.opt.ReadOnly || errors.Is(err, context.Canceled) || errors.Is(err, ErrReadOnly) || ValidName(name) != nil {
+		return
+	}
+	le := newLastError(name, source, err)
+	dir := s.datasetDir(name)
+	if _, serr := s.fs.Stat(filepath.Join(dir, metastore.LogDir)); serr == nil {
+		if werr := metastore.WriteLastError(s.fs, dir, le); werr != nil {
+			s.log.Warn("recording last error", "dataset", name, "err", werr)
+		}
+	}
+	if werr := metastore.AppendFailure(s.fs, s.dir, le, metastore.MaxFailures); werr != nil {
+		s.log.Warn("recording failure", "dataset", name, "err", werr)
+	}
+}
+
+// newLastError describes err, with the file, line, column and value of the
+// first bad cell when the error names one.
+func newLastError(name, source string, err error) *metastore.LastError {
+	le := &metastore.LastError{Time: time.Now().UTC(), Dataset: name, Source: source, File: source, Error: err.Error()}
+	var pe *formats.ParseError
+	var oe *formats.OHLCError
+	if errors.As(err, &oe) && oe.First != nil {
+		pe = oe.First
+	} else if !errors.As(err, &pe) {
+		pe = nil
+	}
+	if pe != nil {
+		if pe.File != "" {
+			le.File = pe.File
+		}
+		le.Line, le.Column, le.ColumnName, le.Value = pe.Line, pe.Column, pe.Name, pe.Value
+	}
+	return le
 }

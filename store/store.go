@@ -54,6 +54,8 @@ type Store struct {
 	// dsLocks serializes ingests into one dataset within this process, so
 	// they do not waste work racing at the commit point.
 	dsLocks sync.Map // name -> *sync.Mutex
+
+	failLog failureLog // cached failure log (.metadata/errors.json)
 }
 
 // Open opens the store at dir, creating it if needed, and recovers every
