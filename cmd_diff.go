@@ -15,10 +15,11 @@ import (
 func newDiffCommand(g *globalOptions) *cli.Command {
 	var asJSON bool
 	return &cli.Command{
-		Name:      "diff",
-		Usage:     "rows added, removed and changed between two versions of a dataset (by its dedup key)",
-		ArgsUsage: "NAME A B",
-		Flags:     []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print the diff as JSON", Destination: &asJSON}},
+		Name:        "diff",
+		Usage:       "rows added, removed and changed between two versions of a dataset (by its dedup key)",
+		ArgsUsage:   "NAME A B",
+		Description: examples("bcfs diff ES_1min 3 4            # what version 4 changed", "bcfs diff --json ES_1min 1 4"),
+		Flags:       []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print the diff as JSON", Destination: &asJSON}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 3 {
 				return usageError{errors.New("diff: want NAME A B (two version numbers, see bcfs log)")}

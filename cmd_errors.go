@@ -22,7 +22,8 @@ func newErrorsCommand(g *globalOptions) *cli.Command {
 		Usage: fmt.Sprintf("show the last %d failed writes (ingests) of every process using the store, oldest first", metastore.MaxFailures),
 		Description: "Every failed write (a bad file copied into the mount, a failed bcfs ingest) is recorded in the\n" +
 			"store with its time, dataset, file, line, column and value. NAME limits the list to one dataset.\n" +
-			"--json prints the same document as .metadata/errors.json.",
+			"--json prints the same document as .metadata/errors.json.\n\n" +
+			examples("bcfs errors", "bcfs errors ES_1min --json"),
 		ArgsUsage: "[NAME]",
 		Flags:     []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print JSON (.metadata/errors.json)", Destination: &asJSON}},
 		Action: func(c *cli.Context) error {

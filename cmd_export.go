@@ -20,9 +20,12 @@ func newExportCommand(g *globalOptions) *cli.Command {
 		Name:      "export",
 		Usage:     "write a dataset's CSV or Parquet view (the bytes the mount serves)",
 		ArgsUsage: "NAME",
+		Description: examples("bcfs export ES_1min > ES_1min.csv",
+			"bcfs export -o ES_1min.parquet ES_1min          # the format follows the extension",
+			"bcfs export --format parquet yahoo/AAPL | duckdb -c \"select count(*) from read_parquet('/dev/stdin')\""),
 		Flags: []cli.Flag{
 			storeFlag(g),
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "csv|parquet (default: from -o's extension, else csv)", Destination: &format},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "`FORMAT`: csv or parquet (default: from -o's extension, else csv)", Destination: &format},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "-", Usage: "`FILE` to write, - for stdout", Destination: &out},
 			&cli.Int64Flag{Name: "version", Usage: "export version `N` (see bcfs log) instead of the head", Destination: &version},
 			&cli.StringFlag{Name: "as-of", Usage: "export the newest version committed at or before `TIME` (RFC 3339 or YYYY-MM-DD)", Destination: &asOf},

@@ -17,9 +17,10 @@ import (
 func newLsCommand(g *globalOptions) *cli.Command {
 	var asJSON bool
 	return &cli.Command{
-		Name:  "ls",
-		Usage: "list datasets with version, rows and view sizes",
-		Flags: []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print index.json", Destination: &asJSON}},
+		Name:        "ls",
+		Usage:       "list datasets with version, rows and view sizes",
+		Description: examples("bcfs ls", "bcfs ls --json | jq '.datasets | keys'"),
+		Flags:       []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print index.json", Destination: &asJSON}},
 		Action: func(c *cli.Context) error {
 			st, err := openStore(g, store.Options{ReadOnly: true})
 			if err != nil {
@@ -55,7 +56,10 @@ func newStatsCommand(g *globalOptions) *cli.Command {
 		Name:      "stats",
 		Usage:     "show the store's summary, or one dataset's metadata (the .metadata/ documents)",
 		ArgsUsage: "[NAME]",
-		Flags:     []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print the JSON document", Destination: &asJSON}},
+		Description: examples("bcfs stats                      # the store: total_files, total_rows, ...",
+			"bcfs stats ES_1min               # one dataset: rows, columns, checksum, last ingest report",
+			"bcfs stats --json yahoo/AAPL"),
+		Flags: []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print the JSON document", Destination: &asJSON}},
 		Action: func(c *cli.Context) error {
 			st, err := openStore(g, store.Options{ReadOnly: true})
 			if err != nil {
@@ -102,10 +106,11 @@ func printFlat(c *cli.Context, doc []byte) error {
 
 func newVerifyCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
-		Name:        "verify",
-		Usage:       "re-read every partition of every head version; check SHA-256 and row counts",
-		Description: "Exits 1 and names each damaged file when anything does not match its manifest.",
-		Flags:       []cli.Flag{storeFlag(g)},
+		Name:  "verify",
+		Usage: "re-read every partition of every head version; check SHA-256 and row counts",
+		Description: "Exits 1 and names each damaged file when anything does not match its manifest.\n\n" +
+			examples("bcfs verify --store /srv/bars"),
+		Flags: []cli.Flag{storeFlag(g)},
 		Action: func(c *cli.Context) error {
 			st, err := openStore(g, store.Options{ReadOnly: true})
 			if err != nil {
@@ -139,13 +144,17 @@ func newSettingsCommand(g *globalOptions) *cli.Command {
 		Name:      "settings",
 		Usage:     "show or change a dataset's settings (creates an empty dataset if needed)",
 		ArgsUsage: "NAME",
+		Description: "With no flag it prints the settings; each change commits a new version.\n\n" +
+			examples("bcfs settings ES_1min",
+				"bcfs settings ES_1min --timezone America/Chicago --ohlc-check warn",
+				"bcfs settings yahoo/AAPL --provider-preference ibkr,yahoo --dedup timestamp_only"),
 		Flags: []cli.Flag{
 			storeFlag(g),
 			&cli.StringFlag{Name: "dedup", Usage: "key strategy `S`: timestamp_symbol|timestamp_only|all_columns", Destination: &ch.Dedup},
 			&cli.StringFlag{Name: "provider-preference", Usage: "providers best first, `a,b,c`", Destination: &pref},
-			&cli.StringFlag{Name: "partition", Usage: "auto|year|month|day", Destination: &ch.Partition},
+			&cli.StringFlag{Name: "partition", Usage: "`BUCKET` of partition files: auto, year, month or day", Destination: &ch.Partition},
 			&cli.StringFlag{Name: "timezone", Usage: "IANA `TZ` for timestamps without an offset", Destination: &ch.Timezone},
-			&cli.StringFlag{Name: "ohlc-check", Usage: "reject|warn", Destination: &ch.OHLCCheck},
+			&cli.StringFlag{Name: "ohlc-check", Usage: "`MODE` for rows that violate OHLC consistency: reject or warn", Destination: &ch.OHLCCheck},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

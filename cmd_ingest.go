@@ -30,13 +30,17 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 		ArgsUsage: "FILE...",
 		Description: "Each FILE (CSV, Parquet, .csv.gz/.zst) merges into the dataset named by --dataset, " +
 			"or by the file's base name without extension (AAPL.csv -> AAPL). A file that fails " +
-			"leaves its dataset untouched; the command then exits 1 after trying the others.",
+			"leaves its dataset untouched; the command then exits 1 after trying the others.\n\n" +
+			examples("bcfs ingest ES_1min.csv                        # merges into dataset ES_1min",
+				"bcfs ingest --dataset yahoo/AAPL ~/Downloads/AAPL.csv",
+				"bcfs ingest ES_today.csv --dry-run --json        # the report, nothing committed",
+				"bcfs ingest --provider ibkr --timezone America/New_York bars.csv.gz"),
 		Flags: []cli.Flag{
 			storeFlag(g),
 			&cli.StringFlag{Name: "dataset", Aliases: []string{"d"}, Usage: "dataset `NAME` (a relative path like yahoo/AAPL)", Destination: &o.Dataset},
 			&cli.StringFlag{Name: "provider", Usage: "provider of every row (`P`: ibkr, barchart, yahoo, ...)", Destination: &o.Provider},
 			&cli.StringFlag{Name: "timezone", Usage: "IANA `TZ` of timestamps without an offset (default: the dataset's, UTC)", Destination: &o.Timezone},
-			&cli.StringFlag{Name: "ohlc-check", Usage: "reject|warn rows with low > min(open,close) or max(open,close) > high", Destination: &o.OHLCCheck},
+			&cli.StringFlag{Name: "ohlc-check", Usage: "`MODE` for rows with low > min(open,close) or max(open,close) > high: reject (default) or warn", Destination: &o.OHLCCheck},
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate and merge, print the report, commit nothing", Destination: &o.DryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print reports as JSON", Destination: &o.JSON},
 		},

@@ -16,10 +16,11 @@ import (
 func newLogCommand(g *globalOptions) *cli.Command {
 	var asJSON bool
 	return &cli.Command{
-		Name:      "log",
-		Usage:     "list a dataset's retained versions, newest first",
-		ArgsUsage: "NAME",
-		Flags:     []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print a JSON array (the .versions/NAME/log.json document)", Destination: &asJSON}},
+		Name:        "log",
+		Usage:       "list a dataset's retained versions, newest first",
+		ArgsUsage:   "NAME",
+		Description: examples("bcfs log ES_1min", "bcfs log --json yahoo/AAPL"),
+		Flags:       []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print a JSON array (the .versions/NAME/log.json document)", Destination: &asJSON}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError{errors.New("log: want exactly one dataset NAME")}

@@ -12,10 +12,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/urfave/cli/v2"
 
 	"bcfs/fusefs"
@@ -24,16 +27,21 @@ import (
 
 // mountOptions are the flags of `bcfs mount`.
 type mountOptions struct {
-	Mountpoint string
-	ReadOnly   bool
-	AllowOther bool
-	CacheMB    int64
-	Demo       bool
-	Debug      bool
+	Mountpoint    string
+	ReadOnly      bool
+	AllowOther    bool
+	CacheMB       int64
+	Demo          bool
+	Debug         bool
+	Daemon        bool
+	DaemonTimeout time.Duration
+	LogFile       string
+	DrainTimeout  time.Duration
 }
 
-// drainTimeout bounds how long a stop waits for ingests in flight.
-const drainTimeout = 30 * time.Second
+// daemonEnv marks the child that `mount --daemon` starts: it mounts in the
+// foreground of its own session.
+const daemonEnv = "_BCFS_DAEMON_CHILD"
 
 func newMountCommand(g *globalOptions) *cli.Command {
 	var o mountOptions
@@ -41,6 +49,16 @@ func newMountCommand(g *globalOptions) *cli.Command {
 		Name:      "mount",
 		Usage:     "mount the store (foreground; Ctrl-C unmounts, a second Ctrl-C detaches at once)",
 		ArgsUsage: "MOUNTPOINT",
+		Description: "Serves every dataset as NAME.csv and NAME.parquet; copying a file onto a view merges it.\n" +
+			"SIGINT/SIGTERM stop new writes, finish ingests in flight and unmount once no file is open\n" +
+			"(at most --drain-timeout, then the mount is detached); a second signal detaches at once.\n" +
+			"SIGHUP reopens --log-file (for logrotate). Under systemd (Type=notify) it reports READY=1\n" +
+			"once it serves and STOPPING=1 when it stops. The mountpoint may not be inside the store,\n" +
+			"nor the store inside the mountpoint. For fstab, see bcfs install-helper.\n\n" +
+			examples("bcfs mount --store ~/bars ~/mnt                 # foreground, Ctrl-C unmounts",
+				"bcfs mount --daemon --log-file ~/bcfs.log ~/mnt   # returns once the mount serves",
+				"bcfs mount --read-only --allow-other --store /srv/bars /mnt/bars",
+				"bcfs mount --demo --store /tmp/bcfs-demo /tmp/bcfs-mnt"),
 		Flags: []cli.Flag{
 			storeFlag(g),
 			&cli.BoolFlag{Name: "read-only", Usage: "refuse every write with EROFS", Destination: &o.ReadOnly},
@@ -48,6 +66,10 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			&cli.Int64Flag{Name: "cache-mb", Value: 512, Usage: "rendered-view cache size in `MB`", Destination: &o.CacheMB},
 			&cli.BoolFlag{Name: "demo", Usage: "fill an empty store with demo datasets first", Destination: &o.Demo},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request", Destination: &o.Debug},
+			&cli.BoolFlag{Name: "daemon", Usage: "run in the background; return once the mount serves, or with the mount's error", Destination: &o.Daemon},
+			&cli.DurationFlag{Name: "daemon-timeout", Value: time.Minute, Usage: "with --daemon, give up (and stop the mount) if it does not serve within `DURATION`", Destination: &o.DaemonTimeout},
+			&cli.StringFlag{Name: "log-file", Usage: "append the log to `FILE` instead of stderr (SIGHUP reopens it)", Destination: &o.LogFile},
+			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "on SIGTERM, wait at most `DURATION` for ingests and open files before detaching", Destination: &o.DrainTimeout},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -57,18 +79,189 @@ func newMountCommand(g *globalOptions) *cli.Command {
 				return usageError{errors.New("--cache-mb must be >= 0")}
 			}
 			o.Mountpoint = c.Args().First()
+			if err := checkMountpoint(g.Store, o.Mountpoint); err != nil {
+				return err
+			}
+			if o.Daemon && os.Getenv(daemonEnv) == "" {
+				return runDaemon(c, g, o)
+			}
 			return runMount(c.Context, g, o)
 		},
 	}
 }
 
+// checkMountpoint refuses a mountpoint that is not a folder, one inside the
+// store, and a store inside the mountpoint (the mount would hide or loop
+// over its own files).
+func checkMountpoint(storeDir, mountpoint string) error {
+	mnt, err := canonicalPath(mountpoint)
+	if err != nil {
+		return usageError{fmt.Errorf("mountpoint %s: %w", mountpoint, err)}
+	}
+	if fi, err := os.Stat(mnt); err != nil {
+		return usageError{fmt.Errorf("mountpoint %s: %w", mountpoint, err)}
+	} else if !fi.IsDir() {
+		return usageError{fmt.Errorf("mountpoint %s: not a folder", mountpoint)}
+	}
+	if strings.Contains(storeDir, "://") {
+		return nil
+	}
+	sd, err := canonicalPath(storeDir)
+	if err != nil {
+		return usageError{fmt.Errorf("store %s: %w", storeDir, err)}
+	}
+	switch {
+	case within(mnt, sd):
+		return usageError{fmt.Errorf("mountpoint %s is inside the store %s: mount it somewhere else", mountpoint, storeDir)}
+	case within(sd, mnt):
+		return usageError{fmt.Errorf("the store %s is inside the mountpoint %s: mount it somewhere else", storeDir, mountpoint)}
+	}
+	return nil
+}
+
+// canonicalPath returns p absolute with symlinks resolved as far as p exists.
+func canonicalPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		if dir == filepath.Dir(dir) {
+			return abs, nil
+		}
+		rest = append([]string{filepath.Base(dir)}, rest...)
+	}
+}
+
+// within tells whether p is dir or below it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// runDaemon starts this command again without --daemon in a session of its
+// own and waits until /proc/mounts lists a new bcfs mount on the mountpoint.
+// If the child dies first its error output is shown and its exit status
+// returned.
+func runDaemon(c *cli.Context, g *globalOptions, o mountOptions) error {
+	mnt, err := canonicalPath(o.Mountpoint)
+	if err != nil {
+		return err
+	}
+	before, err := countMounts(mnt)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var args []string
+	for _, a := range g.Args[1:] {
+		if a != "--daemon" && !strings.HasPrefix(a, "--daemon=") {
+			args = append(args, a)
+		}
+	}
+	// The child's stderr goes to a file the parent shows if the child fails
+	// before it serves; once serving, the child stops writing to it.
+	errFile, err := os.CreateTemp("", "bcfs-mount-*.err")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(errFile.Name())
+	defer errFile.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd.Stderr = errFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(o.DaemonTimeout)
+	defer deadline.Stop()
+	childErr := func() {
+		b, _ := os.ReadFile(errFile.Name())
+		c.App.ErrWriter.Write(b)
+	}
+	for {
+		select {
+		case err := <-exited:
+			childErr()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) && ee.ExitCode() > 0 {
+				return reported{exitStatus(ee.ExitCode())}
+			}
+			return fmt.Errorf("mount process ended before the mount served: %v", err)
+		case <-tick.C:
+			n, err := countMounts(mnt)
+			if err != nil {
+				return err
+			}
+			if n > before {
+				if g.Verbose {
+					fmt.Fprintf(c.App.ErrWriter, "bcfs: mounted %s (pid %d)\n", mnt, cmd.Process.Pid)
+				}
+				return nil
+			}
+		case <-deadline.C:
+			cmd.Process.Signal(syscall.SIGTERM)
+			childErr()
+			return fmt.Errorf("mount of %s did not serve within %v (stopped it)", mnt, o.DaemonTimeout)
+		}
+	}
+}
+
+// countMounts counts the bcfs mounts on mountpoint listed in /proc/mounts.
+func countMounts(mountpoint string) (int, error) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && unescapeMount(f[1]) == mountpoint && f[2] == "fuse.bcfs" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// unescapeMount undoes the octal escapes of /proc/mounts (\040 for a space).
+func unescapeMount(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
 func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
-	// A foreground mount always logs: a rejected cp is explained here.
+	logOut, err := newLogFile(o.LogFile)
+	if err != nil {
+		return usageError{fmt.Errorf("--log-file: %w", err)}
+	}
+	defer logOut.Close()
+	// A mount always logs: a rejected cp is explained here.
 	level := slog.LevelInfo
 	if o.Debug || g.Verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Cached chunks are long-lived, so with the default GOGC the heap
 		// would grow to twice the cache; a soft limit a little above the
@@ -96,57 +289,109 @@ func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
 		return err
 	}
 	defer fsys.Close()
+	// Signals are caught before the mount exists, so that one sent as soon
+	// as the mount is listed finds the handler.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	srv, err := fsys.Mount(o.Mountpoint)
 	if err != nil {
 		return err
 	}
 	log.Info("mounted", "store", st.Dir(), "mountpoint", o.Mountpoint, "read_only", o.ReadOnly)
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Warn("systemd notify", "err", err)
+	}
+	if os.Getenv(daemonEnv) != "" {
+		logOut.detachStderr()
+	}
 	served := make(chan struct{})
 	go func() {
 		srv.Wait()
 		close(served)
 	}()
 
-	select {
-	case <-served:
-		log.Info("unmounted from outside")
-		return nil
-	case sig := <-sigs:
-		log.Info("stopping: no new writes, waiting for ingests in flight", "signal", sig.String())
-	}
-
-	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	drained := make(chan error, 1)
-	go func() { drained <- fsys.Drain(drainCtx) }()
-	select {
-	case err := <-drained:
-		if err != nil {
-			log.Warn("ingests still running at unmount", "err", err)
-		}
-	case <-sigs:
-		log.Warn("second signal: lazy unmount")
-	}
-	cancel()
-
-	if err := srv.Unmount(); err != nil {
-		log.Warn("unmount failed (files open?); press Ctrl-C again to detach", "err", err)
+	for stop := false; !stop; {
 		select {
 		case <-served:
+			log.Info("unmounted from outside")
 			return nil
-		case <-sigs:
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if err := logOut.Reopen(); err != nil {
+					log.Warn("reopening the log file", "err", err)
+				}
+				log.Info("SIGHUP: log file reopened, still serving")
+				continue
+			}
+			log.Info("stopping: no new writes, waiting for ingests in flight and open files", "signal", sig.String())
+			stop = true
 		}
-		if err := lazyUnmount(o.Mountpoint); err != nil {
-			return fmt.Errorf("lazy unmount of %s: %w", o.Mountpoint, err)
-		}
-		log.Info("detached; the kernel finishes the unmount when the last file closes")
-		return nil
 	}
-	<-served
-	log.Info("unmounted")
+	daemon.SdNotify(false, daemon.SdNotifyStopping)
+	return stopMount(srv, fsys, served, sigs, log, o)
+}
+
+// stopMount drains ingests in flight, then unmounts as soon as no file is
+// open, all within o.DrainTimeout; after that, or on another SIGINT/SIGTERM,
+// it detaches the mount lazily (the kernel finishes when the last file
+// closes).
+func stopMount(srv *fuse.Server, fsys *fusefs.FS, served <-chan struct{}, sigs <-chan os.Signal, log *slog.Logger, o mountOptions) error {
+	drainCtx, cancel := context.WithTimeout(context.Background(), o.DrainTimeout)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { drained <- fsys.Drain(drainCtx) }()
+	again := func(sig os.Signal) bool { return sig != syscall.SIGHUP }
+wait:
+	for {
+		select {
+		case err := <-drained:
+			if err != nil {
+				log.Warn("ingests still running at unmount", "err", err)
+			}
+			break wait
+		case sig := <-sigs:
+			if again(sig) {
+				log.Warn("second signal: lazy unmount")
+				return detach(o.Mountpoint, log)
+			}
+		}
+	}
+	retry := time.NewTicker(100 * time.Millisecond)
+	defer retry.Stop()
+	for warned := false; ; {
+		err := srv.Unmount()
+		if err == nil {
+			<-served
+			log.Info("unmounted")
+			return nil
+		}
+		if !warned {
+			log.Info("files still open; unmounting when they close", "err", err, "at_most", o.DrainTimeout)
+			warned = true
+		}
+		select {
+		case <-served:
+			log.Info("unmounted from outside")
+			return nil
+		case <-drainCtx.Done():
+			log.Warn("files still open after the drain timeout: detaching")
+			return detach(o.Mountpoint, log)
+		case sig := <-sigs:
+			if again(sig) {
+				log.Warn("second signal: lazy unmount")
+				return detach(o.Mountpoint, log)
+			}
+		case <-retry.C:
+		}
+	}
+}
+
+func detach(mountpoint string, log *slog.Logger) error {
+	if err := lazyUnmount(mountpoint); err != nil {
+		return fmt.Errorf("lazy unmount of %s: %w", mountpoint, err)
+	}
+	log.Info("detached; the kernel finishes the unmount when the last file closes")
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,6 +28,9 @@ const (
 type globalOptions struct {
 	Store   string
 	Verbose bool
+	// Args is the command line as run (flags first), for mount --daemon
+	// to start itself again.
+	Args []string
 }
 
 func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
@@ -34,7 +38,7 @@ func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	g := &globalOptions{}
 	app := newApp(g, stdout, stderr)
-	err := app.Run(args)
+	err := runApp(app, g, args)
 	if err == nil {
 		return exitOK
 	}
@@ -43,6 +47,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bcfs:", err)
 	}
 	return exitCode(err)
+}
+
+// runApp runs the command line args: as a mount helper when called as one
+// (mount.fuse.bcfs, mount.bcfs, or `bcfs STORE MOUNTPOINT -o OPTS` from
+// mount.fuse3), otherwise as bcfs with every flag honoured wherever it is.
+func runApp(app *cli.App, g *globalOptions, args []string) error {
+	if asHelper(app, args) {
+		margs, err := helperArgs(findCommand(app.Commands, "mount"), args)
+		if err != nil || margs == nil {
+			return err
+		}
+		args = margs
+	} else if err := checkCommand(app, args); err != nil {
+		return err
+	}
+	args, err := hoistFlags(app, args)
+	if err != nil {
+		return err
+	}
+	g.Args = args
+	return app.Run(args)
 }
 
 // usageError marks a command line the user got wrong.
@@ -59,29 +84,44 @@ func exitCode(err error) int {
 	var ue usageError
 	var de dataError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &de),
+	case errors.As(err, &ue), errors.As(err, &de), isCLIExit(err),
 		errors.Is(err, store.ErrBadInput), errors.Is(err, store.ErrNotFound),
 		errors.Is(err, store.ErrInvalidName), errors.Is(err, store.ErrExists),
 		errors.Is(err, store.ErrNotEmpty), errors.Is(err, store.ErrReadOnly):
 		return exitData
 	}
+	var st exitStatus
+	if errors.As(err, &st) {
+		return int(st)
+	}
 	return exitInternal
 }
 
+// isCLIExit tells an error that urfave/cli made itself: bcfs makes none, and
+// urfave's are all about the command line ("No help topic for X").
+func isCLIExit(err error) bool {
+	var ec cli.ExitCoder
+	return errors.As(err, &ec)
+}
+
+// exitStatus is an exit code to pass on as it is (a daemon child's).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
-	storeDefault := os.Getenv("BCFS_STORE")
-	if storeDefault == "" {
-		storeDefault = "./bcfs-store"
-	}
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
 	app := &cli.App{
-		Name:  "bcfs",
-		Usage: "market-data bars as a filesystem: one canonical store, CSV and Parquet views",
-		Description: "Exit codes: 0 success; 1 data or usage error (bad input, unknown dataset, " +
-			"bad flag, damage found by verify); 2 internal error.",
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Name:    "bcfs",
+		Usage:   "market-data bars as a filesystem: one canonical store, CSV and Parquet views",
+		Version: version(),
+		Description: "Flags may come before or after the arguments; everything after -- is an argument.\n" +
+			"`bcfs COMMAND --help` shows a command's flags and examples.",
+		CustomAppHelpTemplate: cli.AppHelpTemplate + helpEnvironment,
+		Writer:                stdout,
+		ErrWriter:             stderr,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "store", Value: storeDefault, Usage: "store `DIR` (default $BCFS_STORE, else ./bcfs-store)", Destination: &g.Store},
+			&cli.StringFlag{Name: "store", Value: "./bcfs-store", EnvVars: []string{"BCFS_STORE"}, Usage: "the store, a `DIR`", Destination: &g.Store},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to stderr", Destination: &g.Verbose},
 		},
 		Commands: []*cli.Command{
@@ -95,15 +135,42 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 			newSettingsCommand(g),
 			newMountCommand(g),
 			newErrorsCommand(g),
+			newInstallHelperCommand(g),
+			newVersionCommand(g),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 		// Errors become exit codes in run, nowhere else.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
-	for _, c := range app.Commands {
-		c.OnUsageError = app.OnUsageError
-	}
+	setUsageErrors(app.Commands, app.OnUsageError)
 	return app
+}
+
+// setUsageErrors makes every command's flag errors usage errors (exit 1).
+func setUsageErrors(cmds []*cli.Command, f cli.OnUsageErrorFunc) {
+	for _, c := range cmds {
+		c.OnUsageError = f
+		setUsageErrors(c.Subcommands, f)
+	}
+}
+
+// helpEnvironment ends the top-level help.
+const helpEnvironment = `
+ENVIRONMENT:
+   BCFS_STORE      the store when --store is not given (else ./bcfs-store)
+   NOTIFY_SOCKET   set by systemd for Type=notify units: mount reports READY=1 once it serves
+   GOMEMLIMIT      Go's soft memory limit; mount otherwise sets it to --cache-mb + 256 MB
+
+EXIT CODES:
+   0   success
+   1   data or usage error: a bad input file, an unknown dataset, a bad flag or argument,
+       damage found by verify
+   2   internal error: I/O failure, a bug
+`
+
+// examples formats a command's examples for its help.
+func examples(lines ...string) string {
+	return "Examples:\n  " + strings.Join(lines, "\n  ")
 }
 
 // storeFlag lets every command take --store after its name too.
