@@ -134,6 +134,7 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 			newVerifyCommand(g),
 			newSettingsCommand(g),
 			newMountCommand(g),
+			newTrashCommand(g),
 			newErrorsCommand(g),
 			newInstallHelperCommand(g),
 			newVersionCommand(g),

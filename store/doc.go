@@ -25,6 +25,13 @@
 //     files of an attempt that did not commit are removed at once. Ingest
 //     and settings (including the rewrite of rows) are such functions;
 //     restore and rollback are too.
+//   - Trash: a deleted dataset moves whole, every version, to
+//     STORE/trash/<id>/data with an entry.json saying name, time and reason
+//     (trash.go). One rename moves it in or out, so a crash leaves it on
+//     one side; entry.json marks the second step that moving nested
+//     datasets needs, and Open finishes it. TrashRestore brings every
+//     version back byte-identical (under another name if asked); only
+//     TrashEmpty removes data for good, nothing empties the trash by itself.
 //   - Pinned version: a Snapshot holds open file descriptors on the partition
 //     files of the version it was taken from, so it keeps reading that version
 //     whatever commits, deletes or garbage collection happen afterwards.

@@ -120,18 +120,18 @@ func (s *Store) trashDir() string    { return filepath.Join(s.dir, "trash") }
 
 func (s *Store) datasetDir(name string) string { return metastore.DatasetDir(s.dir, name) }
 
-// recoverAll cleans spool leftovers of dead ingests, the trash, and every
-// dataset's unreferenced files older than the grace period.
+// recoverAll cleans spool leftovers of dead ingests and every dataset's
+// unreferenced files older than the grace period, and finishes moves to
+// and from the trash that a crash interrupted. It never empties the trash.
 func (s *Store) recoverAll() {
 	cutoff := time.Now().Add(-s.opt.Grace)
-	for _, d := range []string{s.SpoolDir(), s.trashDir()} {
-		ents, _ := s.fs.ReadDir(d)
-		for _, e := range ents {
-			if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
-				_ = s.fs.RemoveAll(filepath.Join(d, e.Name()))
-			}
+	ents, _ := s.fs.ReadDir(s.SpoolDir())
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+			_ = s.fs.RemoveAll(filepath.Join(s.SpoolDir(), e.Name()))
 		}
 	}
+	s.recoverTrash()
 	names, err := s.datasetNames()
 	if err != nil {
 		s.log.Warn("recovery: listing datasets", "err", err)
@@ -197,6 +197,9 @@ func (s *Store) head(name string) (*metastore.Manifest, error) {
 		}
 		return nil, err
 	}
+	// A dataset renamed or restored under another name keeps its
+	// manifests byte-identical; its name is where it lives.
+	m.Dataset = name
 	s.mu.Lock()
 	s.heads[name] = m
 	s.mu.Unlock()
@@ -325,48 +328,6 @@ func (s *Store) Rmdir(folder string) error {
 		return fmt.Errorf("folder %q: %w", folder, ErrNotEmpty)
 	}
 	return s.fs.Remove(p)
-}
-
-// Delete removes a dataset and both its views. Open snapshots keep reading.
-// The dataset's own sub-datasets ("A/B" under "A") are kept.
-func (s *Store) Delete(name string) error {
-	if s.opt.ReadOnly {
-		return ErrReadOnly
-	}
-	if _, err := s.head(name); err != nil {
-		return err
-	}
-	mu := s.lockDataset(name)
-	defer mu.Unlock()
-	dir := s.datasetDir(name)
-	ents, err := s.fs.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	trash, err := os.MkdirTemp(s.trashDir(), "del-")
-	if err != nil {
-		return err
-	}
-	// _log first: once it is gone the dataset no longer exists for anyone.
-	if err := s.fs.Rename(filepath.Join(dir, "_log"), filepath.Join(trash, "_log")); err != nil {
-		return fmt.Errorf("delete %q: %w", name, err)
-	}
-	for _, e := range ents {
-		n := e.Name()
-		if n == "_log" || (e.IsDir() && ValidName(n) == nil) {
-			continue
-		}
-		_ = s.fs.Rename(filepath.Join(dir, n), filepath.Join(trash, n))
-	}
-	s.mu.Lock()
-	delete(s.heads, name)
-	s.mu.Unlock()
-	if rest, _ := s.fs.ReadDir(dir); len(rest) == 0 {
-		_ = s.fs.Remove(dir)
-	}
-	go func() { _ = s.fs.RemoveAll(trash) }()
-	s.notify(name)
-	return nil
 }
 
 // Rename gives a dataset a new name.
