@@ -80,6 +80,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		ch.Operations().(*metaDir).fill(&out.Attr)
 		return ch, 0
 	}
+	if d.path == "" && name == versionsDirName {
+		return f.lookupVersions(ctx, &d.Inode, out), 0
+	}
 	kind, ds, view := classify(d.path, name)
 	switch kind {
 	case kindInvalid:
@@ -143,6 +146,7 @@ func (f *FS) listDir(dir string) ([]fuse.DirEntry, error) {
 	byName := map[string]fuse.DirEntry{}
 	if dir == "" {
 		byName[metadataDir] = fuse.DirEntry{Name: metadataDir, Mode: syscall.S_IFDIR, Ino: hashIno("meta", "")}
+		byName[versionsDirName] = fuse.DirEntry{Name: versionsDirName, Mode: syscall.S_IFDIR, Ino: hashIno("versions", "")}
 	}
 	list, err := f.st.List()
 	if err != nil {
@@ -363,6 +367,9 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	f := d.fsys
 	if errno := f.writable(); errno != 0 {
 		return errno
+	}
+	if _, ok := newParent.(*versionsDir); ok || d.path == "" && name == versionsDirName {
+		return syscall.EROFS
 	}
 	np, ok := newParent.(*dirNode)
 	if !ok {

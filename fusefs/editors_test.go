@@ -139,7 +139,7 @@ func TestVimSave(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range names {
-		if n != ".metadata" && n != "ES.csv" && n != "ES.parquet" && n != "ES.csv~" {
+		if n != ".metadata" && n != ".versions" && n != "ES.csv" && n != "ES.parquet" && n != "ES.csv~" {
 			t.Errorf("left behind: %q (all: %q)", n, names)
 		}
 	}

@@ -239,3 +239,7 @@ func (s *Store) LogDoc(name string) ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
+
+// DatasetNames lists every dataset name, sorted, from the store's folders
+// alone (no manifest is read).
+func (s *Store) DatasetNames() ([]string, error) { return s.datasetNames() }

@@ -1,0 +1,346 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"bcfs/store"
+)
+
+// versionsDirName is the folder of every dataset's retained versions at the
+// mount root. Like .zfs/snapshot it is reachable by name and shows in ls -a,
+// but it is not a dataset, a folder of the store or an index.json entry.
+const versionsDirName = ".versions"
+
+// logDoc is the name of the log document in a dataset's versions folder.
+const logDoc = "log.json"
+
+// versionsDir is .versions or a folder inside it. A folder whose path is a
+// dataset holds N.csv and N.parquet for every retained version N and
+// log.json; folders of nested datasets appear inside ("yahoo/AAPL").
+// Everything here is read-only.
+type versionsDir struct {
+	fs.Inode
+	fsys *FS
+	path string // dataset or folder path inside .versions, "" for .versions
+}
+
+var (
+	_ = (fs.NodeLookuper)((*versionsDir)(nil))
+	_ = (fs.NodeReaddirer)((*versionsDir)(nil))
+	_ = (fs.NodeGetattrer)((*versionsDir)(nil))
+	_ = (fs.NodeCreater)((*versionsDir)(nil))
+	_ = (fs.NodeMkdirer)((*versionsDir)(nil))
+	_ = (fs.NodeRmdirer)((*versionsDir)(nil))
+	_ = (fs.NodeUnlinker)((*versionsDir)(nil))
+	_ = (fs.NodeRenamer)((*versionsDir)(nil))
+	_ = (fs.NodeSymlinker)((*versionsDir)(nil))
+	_ = (fs.NodeLinker)((*versionsDir)(nil))
+	_ = (fs.NodeMknoder)((*versionsDir)(nil))
+	_ = (fs.NodeSetattrer)((*versionsDir)(nil))
+)
+
+// lookupVersions answers the root's lookup of .versions.
+func (f *FS) lookupVersions(ctx context.Context, parent *fs.Inode, out *fuse.EntryOut) *fs.Inode {
+	f.fillDirAttr(&out.Attr, 0o555)
+	return parent.NewInode(ctx, &versionsDir{fsys: f}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("versions", ""), Gen: 1})
+}
+
+func (d *versionsDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.fsys.fillDirAttr(&out.Attr, 0o555)
+	return 0
+}
+
+// subfolders returns the names of the folders directly inside d: the next
+// path segment of every dataset below it.
+func (d *versionsDir) subfolders() ([]string, error) {
+	names, err := d.fsys.st.DatasetNames()
+	if err != nil {
+		return nil, err
+	}
+	prefix := d.path
+	if prefix != "" {
+		prefix += "/"
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		rest, ok := strings.CutPrefix(n, prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		seg, _, _ := strings.Cut(rest, "/")
+		if !seen[seg] {
+			seen[seg] = true
+			out = append(out, seg)
+		}
+	}
+	return out, nil
+}
+
+// versions lists the retained version numbers of d's dataset (one read of
+// its _log folder); nil when d is no dataset.
+func (d *versionsDir) versions() []int64 {
+	if d.path == "" {
+		return nil
+	}
+	vs, err := d.fsys.st.VersionNumbers(d.path)
+	if err != nil {
+		return nil
+	}
+	return vs
+}
+
+func (d *versionsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	dirs, err := d.subfolders()
+	if err != nil {
+		return nil, translateError(d.fsys.log, "readdir", versionsDirName, err)
+	}
+	var out []fuse.DirEntry
+	for _, n := range dirs {
+		out = append(out, fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR, Ino: hashIno("versions", joinPath(d.path, n))})
+	}
+	if vs := d.versions(); len(vs) > 0 {
+		out = append(out, fuse.DirEntry{Name: logDoc, Mode: syscall.S_IFREG, Ino: hashIno("versionslog", d.path)})
+		for _, v := range vs {
+			for _, view := range []store.View{store.ViewCSV, store.ViewParquet} {
+				n := strconv.FormatInt(v, 10) + view.Ext()
+				out = append(out, fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: hashIno("versionname", d.path, v, int64(view))})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return fs.NewListDirStream(out), 0
+}
+
+// parseVersionName reads "N.csv", "N.parquet", "@TIME.csv" and
+// "@TIME.parquet".
+func parseVersionName(name string) (v int64, at *time.Time, view store.View, ok bool) {
+	stem := name
+	switch {
+	case strings.HasSuffix(name, ".csv"):
+		stem, view = strings.TrimSuffix(name, ".csv"), store.ViewCSV
+	case strings.HasSuffix(name, ".parquet"):
+		stem, view = strings.TrimSuffix(name, ".parquet"), store.ViewParquet
+	default:
+		return 0, nil, 0, false
+	}
+	if t, isTime := strings.CutPrefix(stem, "@"); isTime {
+		tm, err := store.ParseTime(t)
+		if err != nil {
+			return 0, nil, 0, false
+		}
+		return 0, &tm, view, true
+	}
+	if stem == "" || stem[0] == '0' || strings.TrimLeft(stem, "0123456789") != "" {
+		return 0, nil, 0, false
+	}
+	v, err := strconv.ParseInt(stem, 10, 64)
+	return v, nil, view, err == nil
+}
+
+func (d *versionsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	f := d.fsys
+	if d.path != "" {
+		if name == logDoc {
+			if _, err := f.st.VersionNumbers(d.path); err == nil {
+				lf := &versionsLog{fsys: f, dataset: d.path}
+				doc, errno := lf.doc()
+				if errno != 0 {
+					return nil, errno
+				}
+				lf.fill(&out.Attr, len(doc))
+				out.SetEntryTimeout(0)
+				out.SetAttrTimeout(0)
+				return d.NewInode(ctx, lf, fs.StableAttr{Mode: syscall.S_IFREG, Ino: hashIno("versionslog", d.path), Gen: 1}), 0
+			}
+		}
+		if v, at, view, ok := parseVersionName(name); ok {
+			if at != nil {
+				var err error
+				if v, err = f.st.VersionAsOf(d.path, *at); err != nil {
+					return nil, translateError(f.log, "lookup", joinPath(d.path, name), err)
+				}
+				// The answer moves with new commits: never cache it.
+				out.SetEntryTimeout(0)
+			}
+			e, err := f.st.VersionEntry(d.path, v)
+			if err == nil {
+				n := &versionFile{fsys: f, dataset: d.path, version: e.Version, view: view, size: e.Size(view), committed: e.Committed}
+				n.fill(&out.Attr)
+				return d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG, Ino: versionIno(e, view), Gen: 1}), 0
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return nil, translateError(f.log, "lookup", joinPath(d.path, name), err)
+			}
+		}
+	}
+	dirs, err := d.subfolders()
+	if err != nil {
+		return nil, translateError(f.log, "lookup", versionsDirName, err)
+	}
+	for _, n := range dirs {
+		if n == name {
+			p := joinPath(d.path, name)
+			f.fillDirAttr(&out.Attr, 0o555)
+			return d.NewInode(ctx, &versionsDir{fsys: f, path: p}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("versions", p), Gen: 1}), 0
+		}
+	}
+	return nil, syscall.ENOENT
+}
+
+// versionIno is the inode of one (dataset, version, view) under .versions;
+// like viewIno it mixes in the commit time, so a dataset deleted and made
+// again never reuses an inode the kernel may cache pages of.
+func versionIno(e store.Entry, v store.View) uint64 {
+	return hashIno("version", e.Name, e.Version, int64(v), e.Committed.UnixNano())
+}
+
+// Everything under .versions is read-only.
+
+func (d *versionsDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EROFS
+}
+func (d *versionsDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (d *versionsDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return syscall.EROFS }
+func (d *versionsDir) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+func (d *versionsDir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return syscall.EROFS
+}
+func (d *versionsDir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (d *versionsDir) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (d *versionsDir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (d *versionsDir) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+
+// versionFile is one (dataset, version, view) under .versions: fixed size
+// and bytes, the same as `bcfs export --version N`.
+type versionFile struct {
+	fs.Inode
+	fsys      *FS
+	dataset   string
+	version   int64
+	view      store.View
+	size      int64
+	committed time.Time
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*versionFile)(nil))
+	_ = (fs.NodeSetattrer)((*versionFile)(nil))
+	_ = (fs.NodeOpener)((*versionFile)(nil))
+)
+
+func (n *versionFile) fill(a *fuse.Attr) {
+	a.Mode = syscall.S_IFREG | 0o444
+	a.Nlink = 1
+	a.Size = uint64(n.size)
+	a.SetTimes(&n.committed, &n.committed, &n.committed)
+	n.fsys.fillAttr(a)
+}
+
+func (n *versionFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.fill(&out.Attr)
+	return 0
+}
+
+func (n *versionFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+
+func (n *versionFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	sn, err := n.fsys.st.PinVersion(n.dataset, n.version)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, 0, syscall.ESTALE // removed by retention since the lookup
+		}
+		return nil, 0, translateError(n.fsys.log, "open", n.dataset, err)
+	}
+	if sn.Size(n.view) != n.size {
+		// The dataset was deleted and made again with this version number.
+		sn.Release()
+		return nil, 0, syscall.ESTALE
+	}
+	return &viewHandle{fsys: n.fsys, snap: sn, view: n.view}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// versionsLog is .versions/NAME/log.json, the `bcfs log --json` document.
+// It changes with every commit, so it is generated on lookup and open and
+// read with direct I/O.
+type versionsLog struct {
+	fs.Inode
+	fsys    *FS
+	dataset string
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*versionsLog)(nil))
+	_ = (fs.NodeOpener)((*versionsLog)(nil))
+	_ = (fs.NodeSetattrer)((*versionsLog)(nil))
+)
+
+func (l *versionsLog) doc() ([]byte, syscall.Errno) {
+	b, err := l.fsys.st.LogDoc(l.dataset)
+	if err != nil {
+		return nil, translateError(l.fsys.log, "log", l.dataset, err)
+	}
+	return b, 0
+}
+
+func (l *versionsLog) fill(a *fuse.Attr, size int) {
+	now := time.Now()
+	a.Mode = syscall.S_IFREG | 0o444
+	a.Nlink = 1
+	a.Size = uint64(size)
+	a.SetTimes(&now, &now, &now)
+	l.fsys.fillAttr(a)
+}
+
+func (l *versionsLog) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*bytesHandle); ok {
+		l.fill(&out.Attr, len(h.data))
+	} else {
+		doc, errno := l.doc()
+		if errno != 0 {
+			return errno
+		}
+		l.fill(&out.Attr, len(doc))
+	}
+	out.SetTimeout(0)
+	return 0
+}
+
+func (l *versionsLog) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+
+func (l *versionsLog) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	doc, errno := l.doc()
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &bytesHandle{data: doc}, fuse.FOPEN_DIRECT_IO, 0
+}

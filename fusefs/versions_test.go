@@ -1,0 +1,162 @@
+package fusefs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"bcfs/store"
+)
+
+// TestVersionsFolder ingests several versions (one through the mount), and
+// checks that every .versions/NAME/N.csv|.parquet equals the export taken
+// when N was the head and export --version N, with exact sizes; that @TIME
+// names resolve but are not listed; that a new commit shows at once; and
+// that nothing there can be changed.
+func TestVersionsFolder(t *testing.T) {
+	type shot map[store.View][]byte
+	var heads []shot
+	var times []time.Time
+	take := func(st *store.Store, name string) {
+		heads = append(heads, shot{store.ViewCSV: snapshotBytes(t, st, name, store.ViewCSV), store.ViewParquet: snapshotBytes(t, st, name, store.ViewParquet)})
+		e, _ := st.Stat(name)
+		times = append(times, e.Committed)
+	}
+	t0 := time.Date(2024, 1, 2, 14, 30, 0, 0, time.UTC)
+	m := mount(t, Options{}, func(st *store.Store) {
+		dir := t.TempDir()
+		ingestFile(t, st, "yahoo/ES", writeFile(t, dir, "a.csv", genBars(t0, 500, "ES", "yahoo")))
+		take(st, "yahoo/ES")
+		time.Sleep(10 * time.Millisecond)
+		ingestFile(t, st, "yahoo/ES", writeFile(t, dir, "b.csv", genBars(t0.Add(400*time.Minute), 300, "ES", "ibkr")))
+		take(st, "yahoo/ES")
+		ingestFile(t, st, "yahoo", writeFile(t, dir, "y.csv", genBars(t0, 10, "Y", "yahoo")))
+	})
+	time.Sleep(10 * time.Millisecond)
+	// A third version through the mount itself.
+	if err := os.WriteFile(filepath.Join(m.mnt, "yahoo/ES.csv"), []byte(genBars(t0.Add(2000*time.Minute), 100, "ES", "ibkr")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	take(m.st, "yahoo/ES")
+
+	root, err := readDirNames(m.mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(root, ".versions") {
+		t.Errorf("root listing %q lacks .versions (ls -a shows it)", root)
+	}
+	if l, _ := m.st.List(); len(l) != 2 {
+		t.Errorf("datasets %v: .versions must not be one", l)
+	}
+	top, err := readDirNames(filepath.Join(m.mnt, ".versions"))
+	if err != nil || !slices.Equal(top, []string{"yahoo"}) {
+		t.Fatalf(".versions lists %q, %v", top, err)
+	}
+	vdir := filepath.Join(m.mnt, ".versions/yahoo/ES")
+	names, err := readDirNames(vdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"1.csv", "1.parquet", "2.csv", "2.parquet", "3.csv", "3.parquet", "log.json"}
+	if !slices.Equal(names, want) {
+		t.Fatalf(".versions/yahoo/ES lists %q, want %q", names, want)
+	}
+	if names, _ := readDirNames(filepath.Join(m.mnt, ".versions/yahoo")); !slices.Equal(names, []string{"1.csv", "1.parquet", "ES", "log.json"}) {
+		t.Errorf(".versions/yahoo lists %q", names)
+	}
+	for i, h := range heads {
+		for _, v := range []store.View{store.ViewCSV, store.ViewParquet} {
+			p := filepath.Join(vdir, fmt.Sprintf("%d%s", i+1, v.Ext()))
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() != int64(len(h[v])) || !bytes.Equal(got, h[v]) {
+				t.Errorf("%s: %d bytes (stat %d), want the %d bytes of the head when it was committed", p, len(got), fi.Size(), len(h[v]))
+			}
+			sn, err := m.st.PinVersion("yahoo/ES", int64(i+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var exp bytes.Buffer
+			if _, err := sn.WriteTo(v, &exp); err != nil {
+				t.Fatal(err)
+			}
+			sn.Release()
+			if !bytes.Equal(exp.Bytes(), got) {
+				t.Errorf("%s differs from export --version %d", p, i+1)
+			}
+		}
+	}
+	// @TIME resolves to the newest version at or before it.
+	at := filepath.Join(vdir, "@"+times[1].Add(time.Millisecond).Format(time.RFC3339Nano)+".csv")
+	if got, err := os.ReadFile(at); err != nil || !bytes.Equal(got, heads[1][store.ViewCSV]) {
+		t.Errorf("%s: %d bytes, %v; want version 2", at, len(got), err)
+	}
+	if got, err := os.ReadFile(filepath.Join(vdir, "@"+time.Now().UTC().Format(time.DateOnly)+".parquet")); err != nil || !bytes.Equal(got, heads[2][store.ViewParquet]) {
+		t.Errorf("@today.parquet: %d bytes, %v; want version 3", len(got), err)
+	}
+	if _, err := os.Stat(filepath.Join(vdir, "@2001-01-01.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("@2001-01-01.csv: %v, want ENOENT (before the first commit)", err)
+	}
+	var log []struct {
+		Version int64  `json:"version"`
+		Source  string `json:"source"`
+		Rows    int64  `json:"rows"`
+	}
+	if b, err := os.ReadFile(filepath.Join(vdir, "log.json")); err != nil || json.Unmarshal(b, &log) != nil || len(log) != 3 || log[0].Version != 3 || log[0].Source != "ES.csv" || log[2].Source != "a.csv" {
+		t.Errorf("log.json: %+v, %v", log, err)
+	}
+	// A new commit through the same mount shows at once.
+	if err := os.WriteFile(filepath.Join(m.mnt, "yahoo/ES.csv"), []byte(genBars(t0.Add(5000*time.Minute), 10, "ES", "ibkr")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(vdir, "4.csv")); err != nil || !bytes.Equal(got, snapshotBytes(t, m.st, "yahoo/ES", store.ViewCSV)) {
+		t.Errorf("4.csv right after the commit: %d bytes, %v", len(got), err)
+	}
+	if names, _ := readDirNames(vdir); !slices.Contains(names, "4.parquet") {
+		t.Errorf("listing after the commit: %q", names)
+	}
+	// Read-only: writes, truncation, deletes, renames, mkdir.
+	p1 := filepath.Join(vdir, "1.csv")
+	if _, err := os.OpenFile(p1, os.O_WRONLY, 0); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("open for write: %v, want EROFS", err)
+	}
+	for what, err := range map[string]error{
+		"create":           os.WriteFile(filepath.Join(vdir, "9.csv"), []byte("x"), 0o644),
+		"truncate":         os.Truncate(p1, 0),
+		"unlink":           os.Remove(p1),
+		"rename out":       os.Rename(p1, filepath.Join(m.mnt, "x.csv")),
+		"rename in":        os.Rename(filepath.Join(m.mnt, "yahoo/ES.csv"), filepath.Join(vdir, "9.csv")),
+		"mkdir":            os.Mkdir(filepath.Join(vdir, "d"), 0o755),
+		"rename .versions": os.Rename(filepath.Join(m.mnt, ".versions"), filepath.Join(m.mnt, "v")),
+	} {
+		if !errors.Is(err, syscall.EROFS) {
+			t.Errorf("%s: %v, want EROFS", what, err)
+		}
+	}
+	// A real client: cp -a of the whole folder gets every version.
+	out := t.TempDir()
+	if b, err := exec.Command("cp", "-a", vdir, out).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v %s", err, b)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "ES", "2.parquet")); !bytes.Equal(got, heads[1][store.ViewParquet]) {
+		t.Errorf("cp -a copy of 2.parquet differs")
+	}
+	if rows(t, m.st, "yahoo/ES") == 0 {
+		t.Error("dataset lost rows")
+	}
+}
