@@ -116,7 +116,7 @@ func testCommitFaults(t *testing.T, prior int64) {
 				if err := metastore.Commit(metastore.OS, dir, m); err != nil {
 					t.Fatalf("commit after crash recovery: %v", err)
 				}
-				if removed, err := metastore.Recover(metastore.OS, dir, 10, -1, nil); err != nil {
+				if removed, err := metastore.Recover(metastore.OS, dir, -1, nil); err != nil {
 					t.Fatalf("Recover: %v (removed %v)", err, removed)
 				}
 			})

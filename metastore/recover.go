@@ -6,83 +6,111 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 )
 
-// Defaults of Recover.
-const (
-	DefaultKeep  = 10
-	DefaultGrace = 10 * time.Minute
-)
+// DefaultGrace is the grace period of Recover when none is given.
+const DefaultGrace = 10 * time.Minute
 
-// Recover cleans a dataset dir and returns the removed paths (OS paths).
+// droppedPrefix starts the tombstone of a version retention dropped:
+// _log/.dropped-<20 digits>.json holds the manifest as it was, written when
+// the version was dropped. While a tombstone is younger than the grace
+// period its partition files stay, so a reader or a rollback that loaded the
+// manifest just before the drop still finds them.
+const droppedPrefix = ".dropped-"
+
+// GCOptions tune Collect.
+type GCOptions struct {
+	// Grace: only files older than this are removed (<= 0: DefaultGrace),
+	// so the in-flight commits of other processes are never touched.
+	Grace time.Duration
+	// Pinned: partition files open snapshots read (slash paths relative
+	// to the dataset dir, as in Partition.Path).
+	Pinned map[string]bool
+	// DryRun computes what would be removed and removes nothing.
+	DryRun bool
+}
+
+// GCResult says what Collect removed (or would remove).
+type GCResult struct {
+	Removed    []string `json:"removed"`    // OS paths
+	Bytes      int64    `json:"bytes"`      // their total size
+	Partitions int      `json:"partitions"` // how many were partition files
+}
+
+// Recover cleans a dataset dir after crashes and returns the removed paths
+// (OS paths): Collect without a dry run. Every manifest is kept; versions
+// only go through DropVersions, driven by an explicit retention policy.
+func Recover(fsys FS, dir string, grace time.Duration, pinned map[string]bool) ([]string, error) {
+	r, err := Collect(fsys, dir, GCOptions{Grace: grace, Pinned: pinned})
+	return r.Removed, err
+}
+
+// Collect removes the garbage of a dataset dir: temp files of interrupted
+// writes, partition files that no manifest and no young tombstone references
+// and no open snapshot reads, and tombstones older than the grace period.
+// Only files older than the grace period are removed, and only names the
+// store generates (partition folders year=/month=/day= holding
+// <uuid>.parquet, temp and tombstone names in _log); nothing else, ever.
 //
-// It keeps the manifests of the last keep versions (keep < 1 means
-// DefaultKeep) and removes older ones. It removes temp files in _log and the
-// dataset dir, and partition files referenced by none of the kept manifests
-// and not in pinned (slash paths relative to the dataset dir, as in
-// Partition.Path, used by open snapshots). Only files whose modification time
-// is older than grace (grace <= 0 means DefaultGrace) are removed, so the
-// in-flight commits of other processes are never touched. Only names the
-// store generates are candidates (partition folders year=/month=/day= holding
-// <uuid>.parquet); anything else is never removed.
-//
-// If any manifest newer than the oldest kept one does not decode, partition
-// files and manifests are left alone (their references cannot be known) and
-// the error wraps ErrCorrupt; temp files are still removed.
-func Recover(fsys FS, dir string, keep int, grace time.Duration, pinned map[string]bool) ([]string, error) {
-	if keep < 1 {
-		keep = DefaultKeep
-	}
+// If any manifest does not decode, partition files are left alone (their
+// references cannot be known) and the error wraps ErrCorrupt; temp files
+// are still removed.
+func Collect(fsys FS, dir string, opt GCOptions) (GCResult, error) {
+	grace := opt.Grace
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
 	cutoff := time.Now().Add(-grace)
-	var removed []string
-	remove := func(name string) error {
-		if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+	var res GCResult
+	remove := func(name string, size int64) error {
+		if !opt.DryRun {
+			if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
 		}
-		removed = append(removed, name)
+		res.Removed = append(res.Removed, name)
+		res.Bytes += size
 		return nil
 	}
 	if err := removeTemps(fsys, dir, cutoff, remove); err != nil {
-		return removed, err
+		return res, err
 	}
 
 	vs, err := Versions(fsys, dir)
-	if err != nil {
-		return removed, err
+	if err != nil || len(vs) == 0 {
+		return res, err // no versions: nothing is known to be garbage
 	}
 	referenced := map[string]bool{}
-	kept := 0
-	oldestKept := len(vs)
-	for i := len(vs) - 1; i >= 0 && kept < keep; i-- {
-		m, err := Load(fsys, dir, vs[i])
+	for _, v := range vs {
+		m, err := Load(fsys, dir, v)
+		if errors.Is(err, ErrNotFound) {
+			continue // dropped by a concurrent cleanup: its tombstone counts
+		}
 		if err != nil {
-			return removed, fmt.Errorf("recover %s: partition GC skipped: %w", dir, err)
+			return res, fmt.Errorf("recover %s: partition GC skipped: %w", dir, err)
 		}
 		addRefs(referenced, m)
-		kept++
-		oldestKept = i
 	}
-	if kept == 0 {
-		return removed, nil // no versions: nothing is known to be garbage
+	oldTombs, err := tombstoneRefs(fsys, dir, cutoff, referenced)
+	if err != nil {
+		return res, err
 	}
 
 	candidates, err := partitionFiles(fsys, dir, cutoff)
 	if err != nil {
-		return removed, err
+		return res, err
 	}
 	// A commit by another process may have landed while we listed: its
 	// manifest can reference files we already saw (carried over from its
 	// parent), so take its references too before removing anything.
 	now, err := Versions(fsys, dir)
 	if err != nil {
-		return removed, err
+		return res, err
 	}
 	for _, v := range now {
 		if v <= vs[len(vs)-1] {
@@ -90,26 +118,121 @@ func Recover(fsys FS, dir string, keep int, grace time.Duration, pinned map[stri
 		}
 		m, err := Load(fsys, dir, v)
 		if err != nil {
-			return removed, fmt.Errorf("recover %s: partition GC skipped: %w", dir, err)
+			return res, fmt.Errorf("recover %s: partition GC skipped: %w", dir, err)
 		}
 		addRefs(referenced, m)
 	}
-	// Old manifests go first: a crash halfway then never leaves a manifest
-	// that names a removed file.
-	for _, v := range vs[:oldestKept] {
-		if err := remove(filepath.Join(dir, filepath.FromSlash(ManifestName(v)))); err != nil {
-			return removed, err
-		}
-	}
-	for _, rel := range candidates {
-		if referenced[rel] || pinned[rel] {
+	for _, c := range candidates {
+		if referenced[c.rel] || opt.Pinned[c.rel] {
 			continue
 		}
-		if err := remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil {
-			return removed, err
+		if err := remove(filepath.Join(dir, filepath.FromSlash(c.rel)), c.size); err != nil {
+			return res, err
+		}
+		res.Partitions++
+	}
+	// Tombstones last: a crash before this leaves them for the next run.
+	for _, t := range oldTombs {
+		if err := remove(t.path, t.size); err != nil {
+			return res, err
 		}
 	}
-	return removed, nil
+	return res, nil
+}
+
+type sizedFile struct {
+	path string // OS path, or slash path relative to the dataset dir (rel)
+	rel  string
+	size int64
+}
+
+// tombstoneRefs adds the references of tombstones younger than cutoff and
+// returns the older ones.
+func tombstoneRefs(fsys FS, dir string, cutoff time.Time, referenced map[string]bool) ([]sizedFile, error) {
+	logDir := filepath.Join(dir, LogDir)
+	entries, err := fsys.ReadDir(logDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var old []sizedFile
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), droppedPrefix) {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		p := filepath.Join(logDir, e.Name())
+		if fi.ModTime().Before(cutoff) {
+			old = append(old, sizedFile{path: p, size: fi.Size()})
+			continue
+		}
+		data, err := readFile(fsys, p)
+		if err != nil {
+			return nil, err
+		}
+		m, err := Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("recover %s: partition GC skipped: tombstone %s: %w", dir, e.Name(), err)
+		}
+		addRefs(referenced, m)
+	}
+	return old, nil
+}
+
+// DropVersions removes the given versions of a dataset (retention), oldest
+// first, and returns the bytes of the manifests removed. For each, a
+// tombstone holding the manifest is written first, then the manifest is
+// removed and _log fsynced: a crash leaves either the version or its
+// tombstone (or both, and the next run finishes). The head (the highest
+// version that decodes) is never dropped. Their partition files are
+// garbage for Collect once no other version references them and the
+// tombstone is older than the grace period.
+func DropVersions(fsys FS, dir string, versions []int64, dryRun bool) (int64, error) {
+	head, err := Head(fsys, dir)
+	if err != nil {
+		return 0, err
+	}
+	vs := slices.Clone(versions)
+	slices.Sort(vs)
+	logDir := filepath.Join(dir, LogDir)
+	var bytes int64
+	for _, v := range vs {
+		if v >= head.Version {
+			return bytes, fmt.Errorf("drop version %d of %s: it is the head (%d) or newer", v, dir, head.Version)
+		}
+		name := filepath.Join(dir, filepath.FromSlash(ManifestName(v)))
+		data, err := readFile(fsys, name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // dropped meanwhile
+		}
+		if err != nil {
+			return bytes, err
+		}
+		bytes += int64(len(data))
+		if dryRun {
+			continue
+		}
+		if err := replaceFile(fsys, filepath.Join(logDir, droppedPrefix+manifestBase(v)), data); err != nil {
+			return bytes, fmt.Errorf("drop version %d of %s: %w", v, dir, err)
+		}
+		if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return bytes, fmt.Errorf("drop version %d of %s: %w", v, dir, err)
+		}
+	}
+	if !dryRun && len(vs) > 0 {
+		if err := fsys.SyncDir(logDir); err != nil {
+			return bytes, err
+		}
+	}
+	return bytes, nil
 }
 
 func addRefs(referenced map[string]bool, m *Manifest) {
@@ -120,7 +243,7 @@ func addRefs(referenced map[string]bool, m *Manifest) {
 
 // removeTemps removes the temp files of interrupted commits and
 // WriteLastError calls.
-func removeTemps(fsys FS, dir string, cutoff time.Time, remove func(string) error) error {
+func removeTemps(fsys FS, dir string, cutoff time.Time, remove func(string, int64) error) error {
 	for _, d := range []string{filepath.Join(dir, LogDir), dir} {
 		entries, err := fsys.ReadDir(d)
 		if errors.Is(err, os.ErrNotExist) {
@@ -133,10 +256,10 @@ func removeTemps(fsys FS, dir string, cutoff time.Time, remove func(string) erro
 			if !e.Type().IsRegular() || !isTempName(e.Name()) {
 				continue
 			}
-			if old, err := olderThan(e, cutoff); err != nil {
+			if old, size, err := olderThan(e, cutoff); err != nil {
 				return err
 			} else if old {
-				if err := remove(filepath.Join(d, e.Name())); err != nil {
+				if err := remove(filepath.Join(d, e.Name()), size); err != nil {
 					return err
 				}
 			}
@@ -158,8 +281,8 @@ func isTempName(name string) bool {
 // partitionFiles lists partition files older than cutoff as slash paths
 // relative to dir. It descends only into partition folders, so datasets
 // nested in this one ("yahoo/AAPL" inside "yahoo") are never scanned.
-func partitionFiles(fsys FS, dir string, cutoff time.Time) ([]string, error) {
-	var out []string
+func partitionFiles(fsys FS, dir string, cutoff time.Time) ([]sizedFile, error) {
+	var out []sizedFile
 	var walk func(rel string) error
 	walk = func(rel string) error {
 		entries, err := fsys.ReadDir(filepath.Join(dir, filepath.FromSlash(rel)))
@@ -179,10 +302,10 @@ func partitionFiles(fsys FS, dir string, cutoff time.Time) ([]string, error) {
 			if rel == "" || !e.Type().IsRegular() || !isPartitionFileName(e.Name()) {
 				continue
 			}
-			if old, err := olderThan(e, cutoff); err != nil {
+			if old, size, err := olderThan(e, cutoff); err != nil {
 				return err
 			} else if old {
-				out = append(out, child)
+				out = append(out, sizedFile{rel: child, size: size})
 			}
 		}
 		return nil
@@ -199,13 +322,13 @@ func isPartitionFileName(name string) bool {
 	return err == nil
 }
 
-func olderThan(e os.DirEntry, cutoff time.Time) (bool, error) {
+func olderThan(e os.DirEntry, cutoff time.Time) (bool, int64, error) {
 	fi, err := e.Info()
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil // removed meanwhile
+		return false, 0, nil // removed meanwhile
 	}
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
-	return fi.ModTime().Before(cutoff), nil
+	return fi.ModTime().Before(cutoff), fi.Size(), nil
 }

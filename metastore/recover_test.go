@@ -55,20 +55,19 @@ func TestRecover(t *testing.T) {
 	}
 	youngTemp := "_log/.tmp-" + uuid.NewString() + ".json"
 
+	tomb := func(v int64) string { return LogDir + "/" + droppedPrefix + manifestBase(v) }
 	tests := []struct {
 		name        string
-		keep        int
+		drop        []int64
 		wantRemoved []string // besides oldTemps
 		wantKept    []string // besides keepAlways and youngTemp
 	}{
-		{"keep 2", 2, []string{b, c, unrefOld, ManifestName(1), ManifestName(2)},
+		{"drop 1 2", []int64{2, 1}, []string{b, c, unrefOld, tomb(1), tomb(2)},
 			[]string{a, d, e, ManifestName(3), ManifestName(4)}},
-		{"keep 1", 1, []string{a, b, c, unrefOld, ManifestName(1), ManifestName(2), ManifestName(3)},
+		{"drop 1 2 3", []int64{1, 2, 3}, []string{a, b, c, unrefOld, tomb(1), tomb(2), tomb(3)},
 			[]string{d, e, ManifestName(4)}},
-		{"keep all", 10, []string{unrefOld},
+		{"keep all", nil, []string{unrefOld},
 			[]string{a, b, c, d, e, ManifestName(1), ManifestName(4)}},
-		{"default keep", 0, []string{unrefOld},
-			[]string{a, b, c, d, e, ManifestName(1)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,7 +83,27 @@ func TestRecover(t *testing.T) {
 			touch(t, dir, youngTemp, time.Now())
 			touch(t, dir, unrefYoung, time.Now())
 
-			removed, err := Recover(OS, dir, tc.keep, 10*time.Minute, map[string]bool{pinned: true})
+			if _, err := DropVersions(OS, dir, tc.drop, false); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range tc.drop {
+				if _, err := os.Stat(filepath.Join(dir, ManifestName(v))); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("version %d still there after DropVersions: %v", v, err)
+				}
+			}
+			// Young tombstones keep their files.
+			if young, err := Recover(OS, dir, 10*time.Minute, map[string]bool{pinned: true}); err != nil || len(young) != len(oldTemps)+1 {
+				t.Fatalf("Recover with young tombstones removed %v, %v; want the temps and unrefOld", young, err)
+			}
+			slices.Sort(tc.drop)
+			for _, v := range tc.drop {
+				touch(t, dir, tomb(v), old)
+			}
+			for _, f := range oldTemps {
+				touch(t, dir, f, old)
+			}
+			removed, err := Recover(OS, dir, 10*time.Minute, map[string]bool{pinned: true})
+			removed = append(removed, filepath.Join(dir, filepath.FromSlash(unrefOld)))
 			if err != nil {
 				t.Fatalf("Recover: %v", err)
 			}
@@ -111,7 +130,7 @@ func TestRecover(t *testing.T) {
 				t.Fatalf("Head after Recover = %v, %v", head, err)
 			}
 			// A second run finds nothing more.
-			if again, err := Recover(OS, dir, tc.keep, 10*time.Minute, map[string]bool{pinned: true}); err != nil || len(again) != 0 {
+			if again, err := Recover(OS, dir, 10*time.Minute, map[string]bool{pinned: true}); err != nil || len(again) != 0 {
 				t.Fatalf("second Recover removed %v, %v", again, err)
 			}
 		})
@@ -155,7 +174,7 @@ func TestRecoverCorruptManifestKeepsData(t *testing.T) {
 			for _, f := range []string{a, b, tmp} {
 				touch(t, dir, f, old)
 			}
-			removed, err := Recover(OS, dir, 1, time.Minute, nil)
+			removed, err := Recover(OS, dir, time.Minute, nil)
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Recover: %v, want ErrCorrupt", err)
 			}
@@ -175,7 +194,7 @@ func TestRecoverWithoutVersionsRemovesNoData(t *testing.T) {
 	dir := t.TempDir()
 	f := partPath("01")
 	touch(t, dir, f, time.Now().Add(-time.Hour))
-	removed, err := Recover(OS, dir, 1, time.Minute, nil)
+	removed, err := Recover(OS, dir, time.Minute, nil)
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("Recover = %v, %v; want nothing removed", removed, err)
 	}

@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,10 +27,9 @@ type Options struct {
 	// faults through it.
 	FS metastore.FS
 	// Grace is how old an unreferenced file must be before garbage
-	// collection removes it; 0 means 10 minutes.
+	// collection removes it; 0 means 10 minutes. Every version is kept
+	// unless a retention policy drops it (bcfs cleanup).
 	Grace time.Duration
-	// Keep is how many versions of each dataset are retained; 0 means 10.
-	Keep int
 }
 
 // Store is an open canonical store. It is safe for concurrent use; several
@@ -55,6 +53,8 @@ type Store struct {
 	// they do not waste work racing at the commit point.
 	dsLocks sync.Map // name -> *sync.Mutex
 
+	gcw *gcWorker // background garbage collection (nil when read-only)
+
 	failLog failureLog // cached failure log (.metadata/errors.json)
 }
 
@@ -72,9 +72,6 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	if opt.Grace == 0 {
 		opt.Grace = 10 * time.Minute
-	}
-	if opt.Keep == 0 {
-		opt.Keep = 10
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -101,6 +98,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if !opt.ReadOnly {
+		s.startGC()
 		s.recoverAll()
 	}
 	return s, nil
@@ -108,6 +106,7 @@ func Open(dir string, opt Options) (*Store, error) {
 
 // Close releases the cache. Open snapshots stay readable until released.
 func (s *Store) Close() error {
+	s.stopGC()
 	s.chunks.Close()
 	return nil
 }
@@ -139,30 +138,6 @@ func (s *Store) recoverAll() {
 	}
 	for _, n := range names {
 		s.gc(n)
-	}
-}
-
-// gc removes unreferenced files of one dataset (best effort; garbage is never
-// data, so a failure only wastes space).
-func (s *Store) gc(name string) {
-	if s.opt.ReadOnly {
-		return
-	}
-	dir := s.datasetDir(name)
-	pinned := map[string]bool{}
-	s.mu.Lock()
-	for p := range s.pins {
-		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") {
-			pinned[filepath.ToSlash(rel)] = true
-		}
-	}
-	s.mu.Unlock()
-	removed, err := metastore.Recover(s.fs, dir, s.opt.Keep, s.opt.Grace, pinned)
-	if err != nil {
-		s.log.Warn("garbage collection", "dataset", name, "err", err)
-	}
-	if len(removed) > 0 {
-		s.log.Debug("garbage collected", "dataset", name, "files", len(removed))
 	}
 }
 

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"bcfs/metastore"
+)
+
+// gcWorker collects the garbage of datasets in the background, one at a
+// time, in the order asked. The Store owns it: Close stops it and waits for
+// the dataset being collected to finish (a collection is never cut off
+// halfway, though a crash there is safe too).
+type gcWorker struct {
+	mu     sync.Mutex
+	queue  []string
+	queued map[string]bool
+	wake   chan struct{}
+	ctx    context.Context
+	stop   context.CancelFunc
+	done   chan struct{}
+}
+
+func (s *Store) startGC() {
+	ctx, stop := context.WithCancel(context.Background())
+	w := &gcWorker{queued: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, stop: stop, done: make(chan struct{})}
+	s.gcw = w
+	go func() {
+		defer close(w.done)
+		for {
+			w.mu.Lock()
+			var name string
+			if len(w.queue) > 0 {
+				name = w.queue[0]
+				w.queue = w.queue[1:]
+				delete(w.queued, name)
+			}
+			w.mu.Unlock()
+			if name == "" {
+				select {
+				case <-w.wake:
+					continue
+				case <-ctx.Done():
+					return
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if _, err := s.collect(name, metastore.GCOptions{Grace: s.opt.Grace}); err != nil {
+				s.log.Warn("garbage collection", "dataset", name, "err", err)
+			}
+		}
+	}()
+}
+
+// stopGC stops the worker and waits for it.
+func (s *Store) stopGC() {
+	if s.gcw == nil {
+		return
+	}
+	s.gcw.stop()
+	<-s.gcw.done
+}
+
+// gc asks the worker to collect a dataset's garbage (best effort; garbage
+// is never data, so a failure only wastes space).
+func (s *Store) gc(name string) {
+	w := s.gcw
+	if w == nil || s.opt.ReadOnly {
+		return
+	}
+	w.mu.Lock()
+	if !w.queued[name] {
+		w.queued[name] = true
+		w.queue = append(w.queue, name)
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// collect removes (or, with DryRun, lists) the unreferenced files of one
+// dataset that are older than the grace period and that no open snapshot
+// of this Store reads.
+func (s *Store) collect(name string, opt metastore.GCOptions) (metastore.GCResult, error) {
+	dir := s.datasetDir(name)
+	opt.Pinned = map[string]bool{}
+	s.mu.Lock()
+	for p := range s.pins {
+		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") {
+			opt.Pinned[filepath.ToSlash(rel)] = true
+		}
+	}
+	s.mu.Unlock()
+	if opt.Grace == 0 {
+		opt.Grace = 10 * time.Minute
+	}
+	res, err := metastore.Collect(s.fs, dir, opt)
+	if len(res.Removed) > 0 && !opt.DryRun {
+		s.log.Debug("garbage collected", "dataset", name, "files", len(res.Removed), "bytes", res.Bytes)
+	}
+	return res, err
+}
