@@ -59,6 +59,7 @@ type csvDecoder struct {
 // validation happen here.
 func OpenCSV(r io.Reader, opt Options) (Decoder, error) {
 	d := &csvDecoder{opt: opt, sc: NewRecordScanner(r), batchRows: opt.BatchRows, strs: make(map[string]string)}
+	d.sc.SetMaxRecordBytes(opt.MaxRecordBytes)
 	if d.batchRows <= 0 {
 		d.batchRows = defaultBatchRows
 	}

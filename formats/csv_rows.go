@@ -89,10 +89,19 @@ func (d *csvDecoder) fillFirst() error {
 // fill scans up to batchRows records into r; r.err records why it stopped
 // short (io.EOF or an error).
 func (d *csvDecoder) fill(r *rawRows) {
+	limit := d.opt.batchLimit()
 	for r.len() < d.batchRows {
 		rec, err := d.nextRecord()
 		if err != nil {
 			r.err = err
+			return
+		}
+		n := len(r.buf)
+		for _, f := range rec {
+			n += len(f)
+		}
+		if n > limit {
+			r.err = d.perr(d.sc.Line(), -1, nil, errBatchLimit(limit, r.len()+1))
 			return
 		}
 		r.add(rec, d.sc.Line())

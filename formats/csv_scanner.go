@@ -8,12 +8,6 @@ import (
 	"io"
 )
 
-// maxRecordBytes bounds one CSV record so that a file without line breaks
-// (a one-line JSON dump, a binary file) cannot exhaust memory.
-const maxRecordBytes = 64 << 20
-
-var errRecordTooLong = errors.New("record longer than 64 MiB")
-
 // RecordScanner splits RFC 4180 text into records. It is the generic layer
 // under OpenCSV: quoted fields, "" escapes, line breaks and commas inside
 // quotes (kept verbatim, so a quoted CRLF stays CRLF), CRLF or LF record
@@ -29,11 +23,23 @@ type RecordScanner struct {
 	ends   []int
 	long   []byte // a line longer than the bufio buffer
 	began  bool   // the BOM check has run
+	max    int    // record limit in bytes
 }
 
-// NewRecordScanner returns a scanner reading from r.
+// NewRecordScanner returns a scanner reading from r. A record longer than
+// DefaultMaxRecordBytes is an error wrapping ErrTooLarge (so that a file
+// without line breaks, a one-line JSON dump or a binary file, cannot
+// exhaust memory); SetMaxRecordBytes changes the limit.
 func NewRecordScanner(r io.Reader) *RecordScanner {
-	return &RecordScanner{r: bufio.NewReaderSize(r, 1<<20)}
+	return &RecordScanner{r: bufio.NewReaderSize(r, 1<<20), max: DefaultMaxRecordBytes}
+}
+
+// SetMaxRecordBytes sets the record limit; n <= 0 restores the default.
+func (s *RecordScanner) SetMaxRecordBytes(n int) {
+	if n <= 0 {
+		n = DefaultMaxRecordBytes
+	}
+	s.max = n
 }
 
 // Line returns the 1-based line where the last record returned by Next starts.
@@ -46,13 +52,16 @@ func (s *RecordScanner) readLine() ([]byte, error) {
 	if err == bufio.ErrBufferFull {
 		s.long = append(s.long[:0], line...)
 		for err == bufio.ErrBufferFull {
-			if len(s.long) > maxRecordBytes {
-				return nil, errRecordTooLong
+			if len(s.long) > s.max {
+				return nil, errRecordLimit(s.max)
 			}
 			line, err = s.r.ReadSlice('\n')
 			s.long = append(s.long, line...)
 		}
 		line = s.long
+	}
+	if len(line) > s.max {
+		return nil, errRecordLimit(s.max)
 	}
 	if len(line) > 0 {
 		s.line++
@@ -85,7 +94,7 @@ func (s *RecordScanner) Next() ([][]byte, error) {
 	for {
 		line, err := s.readLine()
 		if err != nil {
-			if err == errRecordTooLong {
+			if errors.Is(err, ErrTooLarge) {
 				return nil, &ParseError{Line: s.line + 1, Err: err}
 			}
 			return nil, err
@@ -147,8 +156,8 @@ fields:
 			if i < 0 {
 				// The field goes on past this line.
 				s.buf = append(s.buf, line[pos:]...)
-				if len(s.buf) > maxRecordBytes {
-					return nil, perr(errRecordTooLong)
+				if len(s.buf) > s.max {
+					return nil, perr(errRecordLimit(s.max))
 				}
 				var err error
 				line, err = s.readLine()

@@ -30,6 +30,12 @@ type Options struct {
 	OHLCCheck OHLCCheck
 	// BatchRows is the number of rows per batch; 0 means 64Ki.
 	BatchRows int
+	// MaxRecordBytes bounds one record (a CSV record, a Parquet value);
+	// 0 means DefaultMaxRecordBytes. See budget.go.
+	MaxRecordBytes int
+	// MaxBatchBytes bounds one batch (CSV text, Parquet decoded values and
+	// pages held at once); 0 means DefaultMaxBatchBytes.
+	MaxBatchBytes int
 }
 
 // Stats are counts a decoder gathers while reading.

@@ -291,12 +291,18 @@ func (c *colCursor) convertStrings(dst *Column, v encoding.Values, n int) error 
 			if lo > hi || int(hi) > len(data) {
 				return errCorruptPage
 			}
+			if c.maxValue > 0 && int(hi-lo) > c.maxValue {
+				return errRecordLimit(c.maxValue)
+			}
 			dst.Str = append(dst.Str, c.intern(data[lo:hi]))
 		}
 	case encoding.FixedLenByteArray:
 		data, size := v.FixedLenByteArray()
 		if size <= 0 || len(data) < size*n {
 			return errCorruptPage
+		}
+		if c.maxValue > 0 && size > c.maxValue {
+			return errRecordLimit(c.maxValue)
 		}
 		for i := range n {
 			dst.Str = append(dst.Str, c.intern(data[i*size:(i+1)*size]))

@@ -21,6 +21,11 @@ type colCursor struct {
 	dictCol Column // dict converted
 	lastStr []byte // interning of repeated plain strings
 	lastS   string
+	// maxValue bounds one string value in bytes; 0: no limit.
+	maxValue int
+	// resident is what reading the current chunk holds at once (see
+	// checkPageHeaders).
+	resident int64
 }
 
 // reset points the cursor at the chunk of leaf column leaf in row group rg.
@@ -41,7 +46,8 @@ func (c *colCursor) reset(f *parquet.File, rg, leaf int) error {
 	if leaf >= len(md.RowGroups[0].Columns) || md.RowGroups[0].Columns[leaf].MetaData.Codec != md.RowGroups[rg].Columns[leaf].MetaData.Codec {
 		return fmt.Errorf("column %q changes compression codec between row groups: %w", c.info.Name, ErrUnsupported)
 	}
-	if err := checkPageHeaders(f, &md.RowGroups[rg].Columns[leaf].MetaData); err != nil {
+	var err error
+	if c.resident, err = checkPageHeaders(f, &md.RowGroups[rg].Columns[leaf].MetaData); err != nil {
 		return fmt.Errorf("column %q: %w", c.info.Name, err)
 	}
 	c.pages = groups[rg].ColumnChunks()[leaf].Pages()

@@ -63,8 +63,10 @@ const maxPageBytes = 256 << 20
 
 // checkPageHeaders walks the page headers of a column chunk before
 // parquet-go reads it: every page must lie inside the chunk and declare a
-// sane size. It reads only the headers.
-func checkPageHeaders(f *parquet.File, meta *format.ColumnMetaData) error {
+// sane size. It reads only the headers, and returns how many bytes reading
+// the chunk holds at once: its dictionary page and its largest data page,
+// each compressed and decompressed.
+func checkPageHeaders(f *parquet.File, meta *format.ColumnMetaData) (resident int64, err error) {
 	// Where parquet-go starts reading the chunk (FilePages.init).
 	start := meta.DataPageOffset
 	if d := meta.DictionaryPageOffset; d != 0 {
@@ -73,33 +75,40 @@ func checkPageHeaders(f *parquet.File, meta *format.ColumnMetaData) error {
 	end := start + meta.TotalCompressedSize
 	size := f.Size()
 	if start < 4 || meta.TotalCompressedSize < 0 || end > size {
-		return fmt.Errorf("column chunk bytes [%d,%d) outside the %d-byte file: %w", start, end, size, errCorruptPage)
+		return 0, fmt.Errorf("column chunk bytes [%d,%d) outside the %d-byte file: %w", start, end, size, errCorruptPage)
 	}
 	sec := io.NewSectionReader(f, start, end-start)
 	rbuf := bufio.NewReaderSize(sec, 4096)
 	var proto thrift.CompactProtocol
 	dec := thrift.NewDecoder(proto.NewReader(rbuf))
 	pos := int64(0)
+	var dict, page int64
 	for pos < end-start {
 		var h format.PageHeader
 		if err := dec.Decode(&h); err != nil {
-			return fmt.Errorf("page header at %d: %v: %w", start+pos, err, errCorruptPage)
+			return 0, fmt.Errorf("page header at %d: %v: %w", start+pos, err, errCorruptPage)
 		}
 		cur, _ := sec.Seek(0, io.SeekCurrent)
 		pos = cur - int64(rbuf.Buffered())
 		if h.CompressedPageSize < 0 || int64(h.CompressedPageSize) > end-start-pos || h.UncompressedPageSize < 0 || h.UncompressedPageSize > maxPageBytes {
-			return fmt.Errorf("page at %d declares %d compressed / %d uncompressed bytes: %w", start+pos, h.CompressedPageSize, h.UncompressedPageSize, errCorruptPage)
+			return 0, fmt.Errorf("page at %d declares %d compressed / %d uncompressed bytes: %w", start+pos, h.CompressedPageSize, h.UncompressedPageSize, errCorruptPage)
 		}
 		if err := checkCompressed(sec, pos, meta.Codec, &h); err != nil {
-			return fmt.Errorf("page at %d: %v: %w", start+pos, err, errCorruptPage)
+			return 0, fmt.Errorf("page at %d: %v: %w", start+pos, err, errCorruptPage)
+		}
+		held := int64(h.CompressedPageSize) + int64(h.UncompressedPageSize)
+		if h.Type == format.DictionaryPage {
+			dict += held
+		} else {
+			page = max(page, held)
 		}
 		pos += int64(h.CompressedPageSize)
 		if _, err := sec.Seek(pos, io.SeekStart); err != nil {
-			return err
+			return 0, err
 		}
 		rbuf.Reset(sec)
 	}
-	return nil
+	return dict + page, nil
 }
 
 var errCorruptPage = errors.New("corrupt column data")

@@ -259,7 +259,10 @@ func (d *parquetDecoder) Next() (b *Batch, err error) {
 // groups as needed. It sets d.done at the end of the file.
 func (d *parquetDecoder) fill() ([]Column, int, error) {
 	want := d.opt.BatchRows
+	limit := int64(d.opt.batchLimit())
 	raw := make([]Column, len(d.srcs))
+	counted := make([]int, len(d.srcs)) // values of raw[i] already in bytes
+	var bytes int64
 	groups := d.file.RowGroups()
 	n := 0
 	for n < want {
@@ -270,10 +273,16 @@ func (d *parquetDecoder) fill() ([]Column, int, error) {
 				break
 			}
 			d.rgLeft = groups[d.rg].NumRows()
+			var resident int64
 			for _, s := range d.srcs {
+				s.cur.maxValue = d.opt.recordLimit()
 				if err := s.cur.reset(d.file, d.rg, s.info.Leaf); err != nil {
 					return nil, 0, fmt.Errorf("%s: row group %d: %v: %w", d.name, d.rg, err, ErrUnsupported)
 				}
+				resident += s.cur.resident
+			}
+			if resident > limit {
+				return nil, 0, &ParseError{File: d.name, Line: d.row + int64(n) + 1, Err: fmt.Errorf("%w: row group %d: the pages of its columns hold %d bytes at once, more than the batch limit of %s (MaxBatchBytes)", ErrTooLarge, d.rg, resident, sizeText(int(limit)))}
 			}
 			continue
 		}
@@ -284,6 +293,9 @@ func (d *parquetDecoder) fill() ([]Column, int, error) {
 				if err == io.EOF {
 					return nil, 0, fmt.Errorf("%s: row group %d: column %q has fewer values than the row group's %d rows: %w", d.name, d.rg, s.info.Name, d.file.RowGroups()[d.rg].NumRows(), ErrUnsupported)
 				}
+				if errors.Is(err, ErrTooLarge) {
+					return nil, 0, &ParseError{File: d.name, Line: d.row + int64(n+got) + 1, Column: s.info.Leaf + 1, Name: s.info.Name, Err: err}
+				}
 				if err != nil {
 					if errors.Is(err, ErrUnsupported) {
 						return nil, 0, fmt.Errorf("%s: row group %d: %w", d.name, d.rg, err)
@@ -291,6 +303,19 @@ func (d *parquetDecoder) fill() ([]Column, int, error) {
 					return nil, 0, fmt.Errorf("%s: row group %d: column %q: %v: %w", d.name, d.rg, s.info.Name, err, ErrUnsupported)
 				}
 				got += m
+			}
+			c := &raw[i]
+			l := c.Len(s.info.Type)
+			if s.info.Type == TypeString {
+				for _, v := range c.Str[counted[i]:] {
+					bytes += int64(len(v)) + 16
+				}
+			} else {
+				bytes += 8 * int64(l-counted[i])
+			}
+			counted[i] = l
+			if bytes > limit {
+				return nil, 0, &ParseError{File: d.name, Line: d.row + int64(n+k), Column: s.info.Leaf + 1, Name: s.info.Name, Err: errBatchLimit(int(limit), n+k)}
 			}
 		}
 		n += k

@@ -58,7 +58,7 @@ func openStream(r io.Reader, head []byte, opt Options, inside string) (Decoder, 
 		}
 		return openDecompressed(zr, zr, opt, " (inside gzip)")
 	case bytes.HasPrefix(head, magicZstd) && inside == "":
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(maxZstdWindow))
 		if err != nil {
 			return nil, fmt.Errorf("%s: zstd: %w", fileName(opt), err)
 		}
