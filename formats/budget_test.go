@@ -72,26 +72,26 @@ func TestBudgetsRefuse(t *testing.T) {
 		for _, quoted := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/quoted=%v/record", kind, quoted), func(t *testing.T) {
 				in := compress(t, kind, bombCSV(3, 300<<10, quoted))
-				err := decodeBytes(in, Options{File: "bomb.csv", MaxRecordBytes: 256 << 10})
+				err := decodeBytes(in, Options{File: "bomb.csv", Limits: Limits{MaxRecordBytes: 256 << 10}})
 				var pe *ParseError
 				if !errors.Is(err, ErrTooLarge) || !errors.As(err, &pe) || pe.Line != 2 || pe.File != "bomb.csv" ||
 					!strings.Contains(err.Error(), "record limit of 256 KiB") {
 					t.Fatalf("got %v, want a record-limit error at bomb.csv:2", err)
 				}
-				if err := decodeBytes(in, Options{File: "bomb.csv", MaxRecordBytes: 1 << 20}); err != nil {
+				if err := decodeBytes(in, Options{File: "bomb.csv", Limits: Limits{MaxRecordBytes: 1 << 20}}); err != nil {
 					t.Fatalf("under a 1 MiB record limit: %v", err)
 				}
 			})
 			t.Run(fmt.Sprintf("%s/quoted=%v/batch", kind, quoted), func(t *testing.T) {
 				in := compress(t, kind, bombCSV(10, 100<<10, quoted))
-				err := decodeBytes(in, Options{File: "bomb.csv", MaxBatchBytes: 350 << 10})
+				err := decodeBytes(in, Options{File: "bomb.csv", Limits: Limits{MaxBatchBytes: 350 << 10}})
 				var pe *ParseError
 				// Rows 1-3 (lines 2-4) fit 350 KiB; line 5 does not.
 				if !errors.Is(err, ErrTooLarge) || !errors.As(err, &pe) || pe.Line != 5 ||
 					!strings.Contains(err.Error(), "batch limit of 350 KiB") {
 					t.Fatalf("got %v, want a batch-limit error at line 5", err)
 				}
-				if err := decodeBytes(in, Options{File: "bomb.csv", MaxBatchBytes: 350 << 10, BatchRows: 3}); err != nil {
+				if err := decodeBytes(in, Options{File: "bomb.csv", Limits: Limits{MaxBatchBytes: 350 << 10}, BatchRows: 3}); err != nil {
 					t.Fatalf("3-row batches fit the limit: %v", err)
 				}
 			})
@@ -123,11 +123,11 @@ func TestParquetBudgets(t *testing.T) {
 		opt  Options
 		want string // "" means it decodes
 	}{
-		{"fits", Options{MaxRecordBytes: 200 << 10, MaxBatchBytes: 4 << 20}, ""},
-		{"record", Options{MaxRecordBytes: 50 << 10}, "record limit of 50 KiB"},
-		{"batch", Options{MaxBatchBytes: 550 << 10}, "batch limit of 550 KiB"},
-		{"small batches fit", Options{MaxBatchBytes: 550 << 10, BatchRows: 2}, ""},
-		{"pages held at once", Options{MaxBatchBytes: 150 << 10, BatchRows: 1}, "the pages of its columns hold"},
+		{"fits", Options{Limits: Limits{MaxRecordBytes: 200 << 10, MaxBatchBytes: 4 << 20}}, ""},
+		{"record", Options{Limits: Limits{MaxRecordBytes: 50 << 10}}, "record limit of 50 KiB"},
+		{"batch", Options{Limits: Limits{MaxBatchBytes: 550 << 10}}, "batch limit of 550 KiB"},
+		{"small batches fit", Options{Limits: Limits{MaxBatchBytes: 550 << 10}, BatchRows: 2}, ""},
+		{"pages held at once", Options{Limits: Limits{MaxBatchBytes: 150 << 10}, BatchRows: 1}, "the pages of its columns hold"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

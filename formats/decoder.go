@@ -30,12 +30,29 @@ type Options struct {
 	OHLCCheck OHLCCheck
 	// BatchRows is the number of rows per batch; 0 means 64Ki.
 	BatchRows int
+	// Limits bound the decoder's memory (see budget.go).
+	Limits
+}
+
+// Limits are the memory budgets of a decoder; zero fields take the defaults.
+type Limits struct {
 	// MaxRecordBytes bounds one record (a CSV record, a Parquet value);
-	// 0 means DefaultMaxRecordBytes. See budget.go.
+	// 0 means DefaultMaxRecordBytes.
 	MaxRecordBytes int
 	// MaxBatchBytes bounds one batch (CSV text, Parquet decoded values and
 	// pages held at once); 0 means DefaultMaxBatchBytes.
 	MaxBatchBytes int
+}
+
+// Or returns l with its zero fields taken from o.
+func (l Limits) Or(o Limits) Limits {
+	if l.MaxRecordBytes == 0 {
+		l.MaxRecordBytes = o.MaxRecordBytes
+	}
+	if l.MaxBatchBytes == 0 {
+		l.MaxBatchBytes = o.MaxBatchBytes
+	}
+	return l
 }
 
 // Stats are counts a decoder gathers while reading.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bcfs/formats"
 	"time"
 )
 
@@ -46,4 +47,8 @@ type IngestOptions struct {
 	Timezone  string
 	OHLCCheck string // "reject" or "warn"
 	DryRun    bool
+	// Limits bound the decoder's memory for this ingest; zero fields take
+	// Options.DecodeLimits, then the formats defaults (16 MiB per record,
+	// 64 MiB per batch).
+	Limits formats.Limits
 }

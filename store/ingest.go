@@ -148,7 +148,7 @@ func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt Ingest
 	}
 	dopt := formats.Options{File: opt.Source, Symbol: path.Base(name),
 		Provider: strings.ToLower(strings.TrimSpace(opt.Provider)), Location: loc,
-		OHLCCheck: formats.OHLCCheck(ohlc), BatchRows: decodeBatchRows}
+		OHLCCheck: formats.OHLCCheck(ohlc), BatchRows: decodeBatchRows, Limits: opt.Limits.Or(s.opt.DecodeLimits)}
 	if head != nil {
 		for _, fl := range head.Schema {
 			dopt.Header = append(dopt.Header, fl.Name)

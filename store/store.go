@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"bcfs/cache"
+	"bcfs/formats"
 	"bcfs/metastore"
 )
 
@@ -30,6 +31,9 @@ type Options struct {
 	// collection removes it; 0 means 10 minutes. Every version is kept
 	// unless a retention policy drops it (bcfs cleanup).
 	Grace time.Duration
+	// DecodeLimits bound a decoder's memory per record and per batch
+	// (formats.Limits); an ingest's IngestOptions.Limits override them.
+	DecodeLimits formats.Limits
 }
 
 // Store is an open canonical store. It is safe for concurrent use; several
