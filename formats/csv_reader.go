@@ -217,6 +217,13 @@ func (d *csvDecoder) appendRow(b *Batch, f [][]byte, line int64) error {
 		}
 		return d.perr(line, col, v, err)
 	}
+	if ts%1000 != 0 {
+		v := f[d.tsCol]
+		if d.timeCol >= 0 {
+			v = d.scratch
+		}
+		return d.perr(line, d.tsCol, v, errSubMicro)
+	}
 	c := b.Cols
 	c[IdxTimestamp].Int = append(c[IdxTimestamp].Int, ts)
 	for k := 0; k < 4; k++ {

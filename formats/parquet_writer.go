@@ -30,7 +30,6 @@ const (
 	createdBy   = "bcfs"
 )
 
-var errSubMicro = errors.New("timestamp has sub-microsecond digits; canonical partitions store microseconds")
 
 // RowGroupInfo locates one row group inside a Parquet file: its column
 // chunks occupy the contiguous bytes [Offset, Offset+Length).

@@ -299,6 +299,11 @@ func (c *civil) parseTimeAndZone(s string, allowTime bool) error {
 			f := s[1 : 1+n]
 			s = s[1+n:]
 			if len(f) > 9 {
+				for i := 9; i < len(f); i++ {
+					if f[i] != '0' {
+						return errSubMicro
+					}
+				}
 				f = f[:9]
 			}
 			v, _ := digits(f)

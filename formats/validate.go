@@ -9,10 +9,13 @@ import (
 var (
 	errNotFinite      = errors.New("number is not finite")
 	errNegativeVolume = errors.New("volume is negative")
+	// errSubMicro: bcfs stores timestamps in microseconds (Parquet
+	// TIMESTAMP(MICROS)); finer digits would be lost, so they are refused.
+	errSubMicro = errors.New("timestamp has sub-microsecond digits (nanoseconds); bcfs stores microseconds: round the input to microseconds")
 )
 
-// ValidateBatch checks the canonical columns of b: prices and volume finite,
-// volume >= 0, and OHLC consistency. Under OHLCReject, violating rows are
+// ValidateBatch checks b: timestamps whole microseconds, prices and volume
+// finite, volume >= 0, and OHLC consistency. Under OHLCReject, violating rows are
 // counted (the caller reports the count at the end of input with
 // OHLCError); under OHLCWarn they are kept and counted too. The first
 // non-OHLC problem is returned as a *ParseError naming file, line, column and
@@ -33,6 +36,17 @@ func ValidateBatch(b *Batch, file string, header []SourceColumn, stats *Stats, f
 			pe.Column, pe.Name = header[col].Pos, header[col].Name
 		}
 		return pe
+	}
+	for c, f := range b.Schema {
+		if f.Type != TypeTimestamp {
+			continue
+		}
+		col := &b.Cols[c]
+		for i, ts := range col.Int {
+			if ts%1000 != 0 && !col.IsNull(i) {
+				return perr(i, c, string(appendCSVTimestamp(nil, ts)), errSubMicro)
+			}
+		}
 	}
 	vol := &b.Cols[IdxVolume]
 	for i := 0; i < n; i++ {
