@@ -30,7 +30,6 @@ const (
 	createdBy   = "bcfs"
 )
 
-
 // RowGroupInfo locates one row group inside a Parquet file: its column
 // chunks occupy the contiguous bytes [Offset, Offset+Length).
 type RowGroupInfo struct {
