@@ -138,6 +138,8 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 			newErrorsCommand(g),
 			newInstallHelperCommand(g),
 			newVersionCommand(g),
+			newBackupCommand(g),
+			newRestoreCommand(g),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 		// Errors become exit codes in run, nowhere else.

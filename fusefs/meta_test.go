@@ -73,7 +73,7 @@ func TestFailedWriteIsFindable(t *testing.T) {
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		got = append(got, strings.TrimPrefix(l, filepath.Join(m.mnt, ".metadata")))
 	}
-	want := []string{"", "/ES.json", "/cache.json", "/errors.json", "/fut", "/fut/NQ.json", "/index.json", "/summary.json"}
+	want := []string{"", "/ES.json", "/backups.json", "/cache.json", "/errors.json", "/fut", "/fut/NQ.json", "/index.json", "/summary.json"}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("find .metadata = %v, want %v", got, want)

@@ -13,6 +13,9 @@ import (
 type StoreConfig struct {
 	FormatVersion int       `json:"format_version"`
 	Created       time.Time `json:"created"`
+	// BackupTargets are the places `bcfs backup` copies to, in the order
+	// added. Only names and URLs: credentials come from the environment.
+	BackupTargets []BackupTarget `json:"backup_targets,omitempty"`
 }
 
 // LoadOrCreateConfig reads root/bcfs.json, creating the root and the file

@@ -22,10 +22,11 @@ const (
 	DocIndex   = "index.json"
 	DocSummary = "summary.json"
 	DocCache   = "cache.json"
-	DocErrors  = "errors.json" // the last failures, oldest first
+	DocErrors  = "errors.json"  // the last failures, oldest first
+	DocBackups = "backups.json" // the last backup result per target
 )
 
-var fixedDocs = []string{DocCache, DocErrors, DocIndex, DocSummary}
+var fixedDocs = []string{DocBackups, DocCache, DocErrors, DocIndex, DocSummary}
 
 // MetadataNames lists every document of .metadata/: the fixed ones, then
 // "<dataset>.json" for each dataset (with its folder path) and for each name
@@ -219,6 +220,12 @@ func (s *Store) MetadataDoc(name string) ([]byte, error) {
 			return nil, err
 		}
 		v = fails
+	case DocBackups:
+		last, err := s.LastBackups()
+		if err != nil {
+			return nil, err
+		}
+		v = map[string]any{"targets": last}
 	default:
 		ds, ok := strings.CutSuffix(name, ".json")
 		if !ok {

@@ -156,7 +156,7 @@ func TestMetadataKindAndDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := map[string]MetaKind{
-		"index.json": MetaFile, "errors.json": MetaFile, "summary.json": MetaFile, "cache.json": MetaFile,
+		"index.json": MetaFile, "errors.json": MetaFile, "backups.json": MetaFile, "summary.json": MetaFile, "cache.json": MetaFile,
 		"A.json": MetaFile, "A": MetaNone, "yahoo.json": MetaFile, "yahoo": MetaDir,
 		"yahoo/AAPL.json": MetaFile, "yahoo/AAPL": MetaNone, "deep": MetaDir, "deep/er": MetaDir,
 		"deep.json": MetaNone, "deep/er/B.json": MetaFile, "empty": MetaDir, "nope.json": MetaNone,
@@ -168,7 +168,7 @@ func TestMetadataKindAndDir(t *testing.T) {
 		}
 	}
 	for prefix, want := range map[string][2][]string{
-		"":        {{"A.json", "cache.json", "errors.json", "index.json", "summary.json", "yahoo.json"}, {"deep", "empty", "yahoo"}},
+		"":        {{"A.json", "backups.json", "cache.json", "errors.json", "index.json", "summary.json", "yahoo.json"}, {"deep", "empty", "yahoo"}},
 		"yahoo":   {{"AAPL.json"}, nil},
 		"deep":    {nil, {"er"}},
 		"deep/er": {{"B.json"}, nil},
@@ -182,7 +182,7 @@ func TestMetadataKindAndDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"cache.json", "errors.json", "index.json", "summary.json", "A.json", "deep/er/B.json", "yahoo.json", "yahoo/AAPL.json"}
+	want := []string{"backups.json", "cache.json", "errors.json", "index.json", "summary.json", "A.json", "deep/er/B.json", "yahoo.json", "yahoo/AAPL.json"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("MetadataNames = %v, want %v", names, want)
 	}
