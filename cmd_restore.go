@@ -157,11 +157,15 @@ func restoreSources(from []string, configured []metastore.BackupTarget) ([]store
 		} else {
 			i := slices.IndexFunc(configured, func(t metastore.BackupTarget) bool { return t.Name == f })
 			if i < 0 {
-				names := make([]string, len(configured))
-				for j, t := range configured {
-					names[j] = t.Name
+				known := "none is configured"
+				if len(configured) > 0 {
+					names := make([]string, len(configured))
+					for j, t := range configured {
+						names[j] = t.Name
+					}
+					known = "known: " + strings.Join(names, ", ")
 				}
-				return nil, usageError{fmt.Errorf("restore: --from %q is neither a configured target (known: %s) nor a URL (file:///path, s3://bucket/prefix)", f, strings.Join(names, ", "))}
+				return nil, usageError{fmt.Errorf("restore: --from %q is neither a configured target (%s) nor a URL (file:///path, s3://bucket/prefix)", f, known)}
 			}
 			src = store.RestoreSource{Label: configured[i].Name, URL: configured[i].URL}
 		}

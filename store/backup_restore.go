@@ -110,9 +110,9 @@ func (r *restorer) warn(format string, args ...any) {
 // order: an unreachable source, a missing or damaged manifest, and a
 // missing file or one whose SHA-256 does not match are skipped with a
 // warning, file by file. A dataset the store lacks gets the versions the
-// targets hold up to the one asked for, with their
-// numbers; a dataset the store has gets one new version equal to the
-// restored one, through Update (its history stays).
+// targets hold up to the one asked for, with their numbers; a dataset the
+// store has gets one new version equal to the restored one, through Update
+// (its history stays).
 func (s *Store) Restore(ctx context.Context, sources []RestoreSource, opt RestoreOptions) (*RestoreReport, error) {
 	if s.opt.ReadOnly {
 		return nil, ErrReadOnly
@@ -353,6 +353,7 @@ func (r *restorer) restoreOnto(ctx context.Context, ds string, head, m *metastor
 		}
 		c := *m
 		c.CommittedAt = time.Time{}
+		c.Report = nil // the report of the change that made the old version
 		c.Source = fmt.Sprintf("restore of version %d from %s", m.Version, d.ManifestFrom)
 		return &c, fetched, nil
 	})
