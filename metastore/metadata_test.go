@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -171,7 +172,7 @@ func TestLoadOrCreateConfig(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
-		if *cfgs[i] != *cfgs[0] || cfgs[i].FormatVersion != FormatVersion {
+		if !reflect.DeepEqual(*cfgs[i], *cfgs[0]) || cfgs[i].FormatVersion != FormatVersion {
 			t.Fatalf("concurrent creators disagree: %+v vs %+v", cfgs[i], cfgs[0])
 		}
 	}
