@@ -94,7 +94,7 @@ func (s *Store) MetadataKind(p string) (MetaKind, error) {
 	if ValidName(p) != nil {
 		return MetaNone, nil
 	}
-	if ok, err := s.hasChildren(p); err != nil || ok {
+	if ok, err := s.FolderExists(p); err != nil || ok {
 		return MetaDir, err
 	}
 	fails, err := s.failures()
@@ -109,32 +109,6 @@ func (s *Store) MetadataKind(p string) (MetaKind, error) {
 	return MetaNone, nil
 }
 
-// hasChildren reports whether p is a folder of .metadata/: a store folder,
-// or a dataset holding datasets ("yahoo" beside "yahoo/AAPL").
-func (s *Store) hasChildren(p string) (bool, error) {
-	dir := s.datasetDir(p)
-	fi, err := s.fs.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil || !fi.IsDir() {
-		return false, err
-	}
-	if _, err := s.fs.Stat(filepath.Join(dir, metastore.LogDir)); err != nil {
-		return true, nil // a folder
-	}
-	ents, err := s.fs.ReadDir(dir)
-	if err != nil {
-		return false, nil // deleted meanwhile
-	}
-	for _, e := range ents {
-		if e.IsDir() && ValidName(path.Join(p, e.Name())) == nil {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // MetadataDir lists the documents and folders directly inside folder prefix
 // of .metadata/ ("" for .metadata/ itself). It reads that folder of the store
 // only.
@@ -147,27 +121,19 @@ func (s *Store) MetadataDir(prefix string) (files, dirs []string, err error) {
 		files = append(files, fixedDocs...)
 	}
 	seenFile, seenDir := map[string]bool{}, map[string]bool{}
-	ents, err := s.fs.ReadDir(filepath.Join(s.datasetsDir(), filepath.FromSlash(prefix)))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	datasets, folders, err := s.ListFolder(prefix)
+	if err != nil {
 		return nil, nil, err
 	}
-	for _, e := range ents {
-		child := path.Join(prefix, e.Name())
-		if !e.IsDir() || ValidName(child) != nil {
-			continue
-		}
-		if _, err := s.head(child); err == nil {
-			seenFile[e.Name()] = true
-			files = append(files, e.Name()+".json")
-		} else if !errors.Is(err, ErrNotFound) {
-			return nil, nil, err
-		}
-		if ok, err := s.hasChildren(child); err != nil {
-			return nil, nil, err
-		} else if ok {
-			seenDir[e.Name()] = true
-			dirs = append(dirs, e.Name())
-		}
+	for _, e := range datasets {
+		base := path.Base(e.Name)
+		seenFile[base] = true
+		files = append(files, base+".json")
+	}
+	for _, f := range folders {
+		base := path.Base(f)
+		seenDir[base] = true
+		dirs = append(dirs, base)
 	}
 	fails, err := s.failures()
 	if err != nil {
