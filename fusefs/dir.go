@@ -57,15 +57,9 @@ func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	return 0
 }
 
-// folderExists reports whether folder p exists in the store.
-func (f *FS) folderExists(p string) (bool, error) {
-	folders, err := f.st.Folders()
-	if err != nil {
-		return false, err
-	}
-	i := sort.SearchStrings(folders, p)
-	return i < len(folders) && folders[i] == p, nil
-}
+// folderExists reports whether folder p exists in the store (reading only
+// p, not every folder).
+func (f *FS) folderExists(p string) (bool, error) { return f.st.FolderExists(p) }
 
 func (d *dirNode) dirInode(ctx context.Context, p string) *fs.Inode {
 	return d.NewInode(ctx, &dirNode{fsys: d.fsys, path: p},
@@ -148,29 +142,22 @@ func (f *FS) listDir(dir string) ([]fuse.DirEntry, error) {
 		byName[metadataDir] = fuse.DirEntry{Name: metadataDir, Mode: syscall.S_IFDIR, Ino: hashIno("meta", "")}
 		byName[versionsDirName] = fuse.DirEntry{Name: versionsDirName, Mode: syscall.S_IFDIR, Ino: hashIno("versions", "")}
 	}
-	list, err := f.st.List()
+	// One folder of the store, not a listing of every dataset: find and
+	// ls -lR read every folder.
+	list, folders, err := f.st.ListFolder(dir)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range list {
-		parent, base := splitDataset(e.Name)
-		if parent != dir {
-			continue
-		}
+		_, base := splitDataset(e.Name)
 		for _, v := range []store.View{store.ViewCSV, store.ViewParquet} {
 			n := base + v.Ext()
 			byName[n] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: viewIno(e, v)}
 		}
 	}
-	folders, err := f.st.Folders()
-	if err != nil {
-		return nil, err
-	}
 	for _, p := range folders {
-		parent, base := splitDataset(p)
-		if parent == dir {
-			byName[base] = fuse.DirEntry{Name: base, Mode: syscall.S_IFDIR, Ino: hashIno("dir", p)}
-		}
+		_, base := splitDataset(p)
+		byName[base] = fuse.DirEntry{Name: base, Mode: syscall.S_IFDIR, Ino: hashIno("dir", p)}
 	}
 	f.mu.Lock()
 	for ds, p := range f.pending {

@@ -142,7 +142,7 @@ for step in "${STEPS[@]}"; do
 	done
 	entries=$(wc -l <"$W/out.bcfs")
 	awk -v s="$step" -v b="$(median "$fb")" -v p="$(median "$fp")" -v e="$entries" \
-		'BEGIN { ratio = p > 0 ? sprintf("%.1f", b / p) : "inf"; printf "%-18s %9.2f %9.2f %8s %9d\n", s, b, p, ratio, e }'
+		'BEGIN { ratio = p > 0 ? sprintf("%.1f", b / p) : "inf"; printf "%-18s %9.3f %9.3f %8s %9d\n", s, b, p, ratio, e }'
 done
 unmount_store
 echo "medians of $RUNS runs; bcfs_s on a fresh mount each run, peer_s on a plain folder with the same names (warm)."
