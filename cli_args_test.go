@@ -6,7 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/urfave/cli/v2"
 	"testing"
 )
 
@@ -30,6 +33,7 @@ func TestHoistFlags(t *testing.T) {
 		{"after -- stays", "ingest --dry-run -- --odd.csv --json", "ingest --dry-run -- --odd.csv --json", ""},
 		{"unknown flag stays with command", "ingest a.csv --nope", "ingest --nope a.csv", ""},
 		{"help after args", "mount /mnt --help", "mount --help /mnt", ""},
+		{"subcommand", "trash restore ES --as ES2 -v", "-v trash restore --as ES2 ES", ""},
 		{"value missing", "ingest a.csv --dataset", "", "needs a value"},
 		{"no command", "--store s", "--store s", ""},
 	}
@@ -243,15 +247,21 @@ func TestCLIHelpHasExamplesEnvironmentAndExitCodes(t *testing.T) {
 		t.Errorf("./bcfs-store appears %d times in the help, want 2:\n%s", n, top)
 	}
 	app := newApp(&globalOptions{}, io.Discard, io.Discard)
-	for _, c := range app.Commands {
-		out, errOut, code := bcfs(t, st, c.Name, "--help")
-		if code != 0 || !strings.Contains(out, "Examples:\n") || !strings.Contains(out, "bcfs "+c.Name) {
-			t.Errorf("%s --help: exit %d, no examples:\n%s%s", c.Name, code, out, errOut)
-		}
-		if strings.Contains(out, " value ") {
-			t.Errorf("%s --help has an unnamed placeholder:\n%s", c.Name, out)
+	var check func(path []string, cmds []*cli.Command)
+	check = func(path []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			out, errOut, code := bcfs(t, st, append(p, "--help")...)
+			if code != 0 || !strings.Contains(out, "Examples:\n") || !strings.Contains(out, "bcfs "+strings.Join(p, " ")) {
+				t.Errorf("%s --help: exit %d, no examples:\n%s%s", p, code, out, errOut)
+			}
+			if strings.Contains(out, " value ") {
+				t.Errorf("%s --help has an unnamed placeholder:\n%s", p, out)
+			}
+			check(p, c.Subcommands)
 		}
 	}
+	check(nil, app.Commands)
 	v1, _, c1 := bcfs(t, st, "--version")
 	v2, _, c2 := bcfs(t, st, "version")
 	if c1 != 0 || c2 != 0 || v1 != v2 || !strings.HasPrefix(v1, "bcfs version ") {

@@ -20,11 +20,14 @@ func newTrashCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "trash",
 		Usage: "list, restore or empty deleted datasets (every version is kept until emptied)",
+		Description: examples("bcfs trash ls", "bcfs trash restore ES_1min", "bcfs trash restore ES_1min --as ES_1min_old",
+			"bcfs trash empty --older-than 30d"),
 		Subcommands: []*cli.Command{
 			{
-				Name:  "ls",
-				Usage: "list deleted datasets, oldest first",
-				Flags: []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print a JSON array", Destination: &asJSON}},
+				Name:        "ls",
+				Usage:       "list deleted datasets, oldest first",
+				Description: examples("bcfs trash ls", "bcfs trash ls --json"),
+				Flags:       []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print a JSON array", Destination: &asJSON}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 0 {
 						return usageError{errors.New("trash ls: takes no arguments")}
@@ -33,10 +36,11 @@ func newTrashCommand(g *globalOptions) *cli.Command {
 				},
 			},
 			{
-				Name:      "restore",
-				Usage:     "put a deleted dataset back, every version, under its name or --as NEWNAME",
-				ArgsUsage: "NAME|ID",
-				Flags:     []cli.Flag{storeFlag(g), &cli.StringFlag{Name: "as", Usage: "restore under `NEWNAME`", Destination: &as}},
+				Name:        "restore",
+				Usage:       "put a deleted dataset back, every version, under its name or --as NEWNAME",
+				ArgsUsage:   "NAME|ID",
+				Description: examples("bcfs trash restore yahoo/AAPL", "bcfs trash restore ES_1min --as ES_1min_old"),
+				Flags:       []cli.Flag{storeFlag(g), &cli.StringFlag{Name: "as", Usage: "restore under `NEWNAME`", Destination: &as}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return usageError{errors.New("trash restore: want exactly one NAME (or entry ID from trash ls)")}
@@ -45,9 +49,10 @@ func newTrashCommand(g *globalOptions) *cli.Command {
 				},
 			},
 			{
-				Name:  "empty",
-				Usage: "delete trash entries for good (all, or those deleted more than --older-than ago)",
-				Flags: []cli.Flag{storeFlag(g), &cli.StringFlag{Name: "older-than", Usage: "only entries deleted more than `DUR` ago (30m, 12h, 7d)", Destination: &olderThan}},
+				Name:        "empty",
+				Usage:       "delete trash entries for good (all, or those deleted more than --older-than ago)",
+				Description: examples("bcfs trash empty --older-than 7d", "bcfs trash empty"),
+				Flags:       []cli.Flag{storeFlag(g), &cli.StringFlag{Name: "older-than", Usage: "only entries deleted more than `DUR` ago (30m, 12h, 7d)", Destination: &olderThan}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 0 {
 						return usageError{errors.New("trash empty: takes no arguments")}

@@ -163,6 +163,11 @@ ENVIRONMENT:
    BCFS_STORE      the store when --store is not given (else ./bcfs-store)
    NOTIFY_SOCKET   set by systemd for Type=notify units: mount reports READY=1 once it serves
    GOMEMLIMIT      Go's soft memory limit; mount otherwise sets it to --cache-mb + 256 MB
+   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE
+                   credentials for s3:// locations (shared config and credentials files also apply)
+   AWS_REGION      region for s3:// locations (default us-east-1)
+   AWS_ENDPOINT_URL
+                   an S3-compatible endpoint (MinIO, versitygw, ...) instead of AWS
 
 EXIT CODES:
    0   success

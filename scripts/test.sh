@@ -12,6 +12,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   /usr/bin/python3 -c 'import pandas' 2>/dev/null || need+=(python3-pandas)
   command -v /usr/bin/time >/dev/null || need+=(time)
   command -v vim >/dev/null || need+=(vim)
+  command -v systemd-analyze >/dev/null || need+=(systemd)
   if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
