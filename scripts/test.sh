@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what the tests need when run as root on Debian
-# (fuse3, python3-pandas, vim, the DuckDB node client), then `go test -race ./...`.
+# (fuse3, python3-pandas, vim, nano, tmux, rsync, gio, LibreOffice Calc with
+# Python UNO, the DuckDB node client), then `go test -race ./...`.
 # Fuzz targets run their seed corpora as ordinary tests.
 # BCFS_REQUIRE_FUSE=1 makes FUSE and client tests fail instead of skip.
 set -euo pipefail
@@ -13,9 +14,20 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v /usr/bin/time >/dev/null || need+=(time)
   command -v vim >/dev/null || need+=(vim)
   command -v systemd-analyze >/dev/null || need+=(systemd)
+  # Real clients driven on a mount by the fusefs tests.
+  command -v rsync >/dev/null || need+=(rsync)
+  command -v nano >/dev/null || need+=(nano)
+  command -v tmux >/dev/null || need+=(tmux)
+  command -v gio >/dev/null || need+=(libglib2.0-bin)
   if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  # LibreOffice Calc without its GUI and Python UNO, for the spreadsheet
+  # tests; without recommends (fonts, Java) to keep the install short.
+  if ! command -v soffice >/dev/null || ! /usr/bin/python3 -c 'import uno' 2>/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui python3-uno >/dev/null
   fi
 fi
 if [ -f scripts/clients/package.json ] && [ ! -d scripts/clients/node_modules/@duckdb ]; then
