@@ -17,6 +17,7 @@ var (
 	errMissingVolume  = errors.New("empty volume in a row with prices")
 	errFieldCount     = errors.New("wrong number of fields")
 	errDuplicateField = errors.New("duplicate column")
+	errEmptySymbol    = errors.New("empty symbol: a file with a symbol column must name the symbol on every row (the dataset's name is the symbol only of files without a symbol column)")
 )
 
 const defaultBatchRows = 64 << 10
@@ -49,6 +50,7 @@ type csvDecoder struct {
 	err       error // sticky
 	firstOHLC *ParseError
 
+	dst     dstInfer          // resolves ambiguous local times under AmbiguousInfer
 	strs    map[string]string // interned symbol, provider and extra strings
 	scratch []byte
 	row     [][]byte
@@ -208,21 +210,30 @@ func (d *csvDecoder) appendRow(b *Batch, f [][]byte, line int64) error {
 		d.stats.SkippedEmpty++
 		return nil
 	}
-	ts, err := d.timestamp(f)
-	if err != nil {
-		col := d.tsCol
-		v := f[d.tsCol]
-		if d.timeCol >= 0 {
-			v = d.scratch
+	sym := d.opt.Symbol
+	if d.symCol >= 0 {
+		s := trimBytes(f[d.symCol])
+		if len(s) == 0 {
+			return d.perr(line, d.symCol, f[d.symCol], errEmptySymbol)
 		}
-		return d.perr(line, col, v, err)
+		sym = d.intern(s)
 	}
-	if ts%1000 != 0 {
+	ts, late, err := d.timestamp(f)
+	if err == nil && d.opt.Ambiguous == AmbiguousInfer {
+		d.dst.plain(ts)
+	}
+	if errors.Is(err, errAmbiguous) && d.opt.Ambiguous == AmbiguousInfer {
+		ts, err = d.dst.pick(ts, ts, late, sym)
+	}
+	if err == nil && ts%1000 != 0 {
+		err = errSubMicro
+	}
+	if err != nil {
 		v := f[d.tsCol]
 		if d.timeCol >= 0 {
 			v = d.scratch
 		}
-		return d.perr(line, d.tsCol, v, errSubMicro)
+		return d.perr(line, d.tsCol, v, err)
 	}
 	c := b.Cols
 	c[IdxTimestamp].Int = append(c[IdxTimestamp].Int, ts)
@@ -257,12 +268,6 @@ func (d *csvDecoder) appendRow(b *Batch, f [][]byte, line int64) error {
 		}
 		vc.Float = append(vc.Float, x)
 	}
-	sym := d.opt.Symbol
-	if d.symCol >= 0 {
-		if s := trimBytes(f[d.symCol]); len(s) > 0 {
-			sym = d.intern(s)
-		}
-	}
 	c[IdxSymbol].Str = append(c[IdxSymbol].Str, sym)
 	prov := d.provider
 	if d.provCol >= 0 && d.opt.Provider == "" {
@@ -278,14 +283,16 @@ func (d *csvDecoder) appendRow(b *Batch, f [][]byte, line int64) error {
 	return nil
 }
 
-func (d *csvDecoder) timestamp(f [][]byte) (int64, error) {
+// timestamp parses the row's timestamp; for an ambiguous local time it
+// returns both instants (see parseTimestampLate).
+func (d *csvDecoder) timestamp(f [][]byte) (ns, late int64, err error) {
 	if d.timeCol < 0 {
-		return parseTimestamp(unsafeString(f[d.tsCol]), d.opt.Location)
+		return parseTimestampLate(unsafeString(f[d.tsCol]), d.opt.Location)
 	}
 	d.scratch = append(d.scratch[:0], trimBytes(f[d.tsCol])...)
 	d.scratch = append(d.scratch, ' ')
 	d.scratch = append(d.scratch, trimBytes(f[d.timeCol])...)
-	return parseTimestamp(unsafeString(d.scratch), d.opt.Location)
+	return parseTimestampLate(unsafeString(d.scratch), d.opt.Location)
 }
 
 func (d *csvDecoder) parseInt(v []byte) (int64, error) {

@@ -3,6 +3,7 @@ package formats
 import (
 	"math"
 	"strconv"
+	"time"
 )
 
 // AppendCSVHeader appends the header line of s: column names joined by
@@ -27,6 +28,34 @@ func AppendCSVHeader(dst []byte, s Schema) []byte {
 // -0 prints "0"; NaN and infinities print "NaN", "Inf", "-Inf". Nulls are
 // empty. Strings are quoted only when they hold a comma, quote, CR or LF.
 func AppendCSVRows(dst []byte, b *Batch) []byte {
+	return appendCSVRows(dst, b, nil)
+}
+
+// AppendCSVRowsZone is AppendCSVRows for a dataset whose time zone is loc:
+// unless loc is nil or UTC, the timestamp column prints as wall-clock time
+// in loc with its UTC offset ("2024-03-08 09:30:00-05:00"), so that
+// reading the rows back in loc gives the same instants, also in the hour
+// repeated when clocks go back. Each row is then exactly
+// CSVZoneBytes(1, loc) bytes longer than under AppendCSVRows. Other
+// timestamp columns print in UTC as AppendCSVRows does.
+func AppendCSVRowsZone(dst []byte, b *Batch, loc *time.Location) []byte {
+	if !isZoned(loc) {
+		return appendCSVRows(dst, b, nil)
+	}
+	return appendCSVRows(dst, b, &zoneRenderer{loc: loc})
+}
+
+// CSVZoneBytes is how many bytes rows rows gain under AppendCSVRowsZone in
+// loc over AppendCSVRows: CSVRowsLen(b) + CSVZoneBytes(b.Len(), loc) is
+// the length of AppendCSVRowsZone(nil, b, loc).
+func CSVZoneBytes(rows int64, loc *time.Location) int64 {
+	if !isZoned(loc) {
+		return 0
+	}
+	return rows * zoneOffsetBytes
+}
+
+func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 	n := b.Len()
 	for i := 0; i < n; i++ {
 		for c := range b.Cols {
@@ -39,7 +68,11 @@ func AppendCSVRows(dst []byte, b *Batch) []byte {
 			}
 			switch b.Schema[c].Type {
 			case TypeTimestamp:
-				dst = appendCSVTimestamp(dst, col.Int[i])
+				if z != nil && c == IdxTimestamp {
+					dst = z.appendTimestamp(dst, col.Int[i])
+				} else {
+					dst = appendCSVTimestamp(dst, col.Int[i])
+				}
 			case TypeFloat64:
 				dst = appendCSVFloat(dst, col.Float[i])
 			case TypeInt64:

@@ -28,6 +28,12 @@ type Options struct {
 	Header []string
 	// OHLCCheck defaults to OHLCReject.
 	OHLCCheck OHLCCheck
+	// Ambiguous says how a local time that occurs twice in Location (the
+	// hour repeated when clocks go back) is read: AmbiguousRaise ("", the
+	// default) refuses it, AmbiguousInfer resolves it from row order. A
+	// local time that does not exist (skipped when clocks go forward) is
+	// always refused.
+	Ambiguous Ambiguous
 	// BatchRows is the number of rows per batch; 0 means 64Ki.
 	BatchRows int
 	// Limits bound the decoder's memory (see budget.go).

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -39,7 +38,8 @@ type parquetDecoder struct {
 	done    bool
 	scratch *Batch
 	lowered map[string]string
-	vendor  string // provider of rows when the file has no provider column
+	vendor  string   // provider of rows when the file has no provider column
+	dst     dstInfer // resolves ambiguous local times under AmbiguousInfer
 }
 
 // OpenParquet streams bars from an arbitrary Parquet file. Columns are mapped
@@ -340,6 +340,19 @@ func (d *parquetDecoder) finish(raw []Column, n int) (*Batch, error) {
 		return pe
 	}
 	loc := d.opt.Location
+	infer := d.opt.Ambiguous == AmbiguousInfer
+	var amb map[int]int64 // under infer: ambiguous rows -> their later instant
+	// local keeps an ambiguous canonical timestamp for inference.
+	local := func(out, i int, early, late int64, err error) error {
+		if errors.Is(err, errAmbiguous) && infer && out == IdxTimestamp {
+			if amb == nil {
+				amb = map[int]int64{}
+			}
+			amb[i] = late
+			return nil
+		}
+		return err
+	}
 	for k, s := range d.srcs {
 		col := raw[k]
 		switch {
@@ -349,8 +362,8 @@ func (d *parquetDecoder) finish(raw []Column, n int) (*Batch, error) {
 				if col.IsNull(i) {
 					continue
 				}
-				v, err := ParseTimestamp(str, loc)
-				if err != nil {
+				v, late, err := parseTimestampLate(str, loc)
+				if err = local(s.out, i, v, late, err); err != nil {
 					return nil, perr(s.out, i, str, err)
 				}
 				ints[i] = v
@@ -367,9 +380,20 @@ func (d *parquetDecoder) finish(raw []Column, n int) (*Batch, error) {
 				}
 				col.Int[i] = ns
 			}
-		case s.info.Type == TypeTimestamp && !s.info.UTC && loc != nil && loc != time.UTC:
+		case s.info.Type == TypeTimestamp && !s.info.UTC && isZoned(loc):
 			for i, v := range col.Int {
-				col.Int[i] = wallToUTC(v, loc)
+				if col.IsNull(i) {
+					continue
+				}
+				sec, nsec := v/1e9, v%1e9
+				if nsec < 0 {
+					sec, nsec = sec-1, nsec+1e9
+				}
+				u, late, err := localToUTC(sec, loc)
+				if err = local(s.out, i, u*1e9+nsec, late*1e9+nsec, err); err != nil {
+					return nil, perr(s.out, i, string(appendCSVTimestamp(nil, v)), err)
+				}
+				col.Int[i] = u*1e9 + nsec
 			}
 		}
 		if d.schema[s.out].Type == TypeFloat64 && s.info.Type == TypeInt64 {
@@ -384,6 +408,26 @@ func (d *parquetDecoder) finish(raw []Column, n int) (*Batch, error) {
 	// Symbol and provider when not read from the file.
 	if b.Cols[IdxSymbol].Str == nil {
 		b.Cols[IdxSymbol].Str = repeatString(d.opt.Symbol, n)
+	} else {
+		for i, v := range b.Cols[IdxSymbol].Str {
+			if strings.TrimSpace(v) == "" && !b.Cols[IdxSymbol].IsNull(i) {
+				return nil, perr(IdxSymbol, i, v, errEmptySymbol)
+			}
+		}
+	}
+	if infer {
+		ts, syms := b.Cols[IdxTimestamp].Int, b.Cols[IdxSymbol].Str
+		for i := range ts {
+			if late, ok := amb[i]; ok {
+				v, err := d.dst.pick(ts[i], ts[i], late, syms[i])
+				if err != nil {
+					return nil, perr(IdxTimestamp, i, string(appendCSVTimestamp(nil, ts[i])), err)
+				}
+				ts[i] = v
+			} else if !b.Cols[IdxTimestamp].IsNull(i) {
+				d.dst.plain(ts[i])
+			}
+		}
 	}
 	switch {
 	case d.opt.Provider != "":
@@ -483,10 +527,4 @@ func epochToNanos(v int64) (int64, bool) {
 		return 0, false
 	}
 	return v * mul, true
-}
-
-// wallToUTC reads ns as a wall-clock time in loc.
-func wallToUTC(ns int64, loc *time.Location) int64 {
-	t := time.Unix(0, ns).UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc).UnixNano()
 }

@@ -44,9 +44,18 @@ type civil struct {
 	zone             string
 }
 
-// parseTimestamp returns only sentinel errors and never retains s, so callers
-// may pass a string that aliases a reused buffer.
+// parseTimestamp returns only sentinel errors (or a *zoneError wrapping
+// one) and never retains s, so callers may pass a string that aliases a
+// reused buffer.
 func parseTimestamp(s string, loc *time.Location) (int64, error) {
+	ns, _, err := parseTimestampLate(s, loc)
+	return ns, err
+}
+
+// parseTimestampLate is parseTimestamp that also returns, for an ambiguous
+// local time (an error wrapping errAmbiguous), the earlier instant in ns
+// and the later in late.
+func parseTimestampLate(s string, loc *time.Location) (ns, late int64, err error) {
 	s = trimSpace(s)
 	// Fast path: "YYYY-MM-DD HH:MM:SS" in UTC, the shape of most files and of
 	// our own CSV rendering.
@@ -60,17 +69,17 @@ func parseTimestamp(s string, loc *time.Location) (int64, error) {
 		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 {
 			c := civil{year: y, month: mo, day: d, hour: h, min: mi, sec: sec}
 			if err := c.check(); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			return c.unixNano(nil)
 		}
 	}
 	var c civil
 	if err := c.parse(s); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := c.check(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	return c.unixNano(loc)
 }
@@ -427,21 +436,28 @@ func daysFromCivil(y, m, d int) int64 {
 	return int64(era)*146097 + int64(doe) - 719468
 }
 
-func (c *civil) unixNano(loc *time.Location) (int64, error) {
+// unixNano converts c to nanoseconds since the epoch: by its offset, else
+// in its zone name, else in loc. For an ambiguous local time it returns
+// both instants with an error wrapping errAmbiguous.
+func (c *civil) unixNano(loc *time.Location) (ns, late int64, err error) {
 	if c.zone != "" {
 		z, err := loadZone(c.zone)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		loc = z
 		c.hasOffset = false
 	}
-	if !c.hasOffset && loc != nil && loc != time.UTC {
-		t := time.Date(c.year, time.Month(c.month), c.day, c.hour, c.min, c.sec, c.nsec, loc)
-		return t.UnixNano(), nil
+	sec := daysFromCivil(c.year, c.month, c.day)*86400 + int64(c.hour*3600+c.min*60+c.sec)
+	if !c.hasOffset && isZoned(loc) {
+		u, l, err := localToUTC(sec, loc)
+		if err != nil && !errors.Is(err, errAmbiguous) {
+			return 0, 0, err
+		}
+		return u*1e9 + int64(c.nsec), l*1e9 + int64(c.nsec), err
 	}
-	sec := daysFromCivil(c.year, c.month, c.day)*86400 + int64(c.hour*3600+c.min*60+c.sec) - int64(c.offset)
-	return sec*1e9 + int64(c.nsec), nil
+	ns = (sec-int64(c.offset))*1e9 + int64(c.nsec)
+	return ns, ns, nil
 }
 
 // zones caches time.LoadLocation, which reads the zone database on every
