@@ -18,6 +18,7 @@ type ingestOptions struct {
 	Provider  string
 	Timezone  string
 	OHLCCheck string
+	Ambiguous string
 	DryRun    bool
 	JSON      bool
 }
@@ -41,6 +42,7 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "provider", Usage: "provider of every row (`P`: ibkr, barchart, yahoo, ...)", Destination: &o.Provider},
 			&cli.StringFlag{Name: "timezone", Usage: "IANA `TZ` of timestamps without an offset (default: the dataset's, UTC)", Destination: &o.Timezone},
 			&cli.StringFlag{Name: "ohlc-check", Usage: "`MODE` for rows with low > min(open,close) or max(open,close) > high: reject (default) or warn", Destination: &o.OHLCCheck},
+			&cli.StringFlag{Name: "ambiguous", Usage: "`MODE` for local times repeated when clocks go back: raise (default, refuse the file) or infer (from row order, like pandas)", Destination: &o.Ambiguous},
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate and merge, print the report, commit nothing", Destination: &o.DryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print reports as JSON", Destination: &o.JSON},
 		},
@@ -66,7 +68,7 @@ func runIngest(c *cli.Context, g *globalOptions, o ingestOptions, files []string
 			name = datasetFromFile(f)
 		}
 		res, err := st.Ingest(c.Context, name, f, store.IngestOptions{Source: f, Provider: o.Provider,
-			Timezone: o.Timezone, OHLCCheck: o.OHLCCheck, DryRun: o.DryRun})
+			Timezone: o.Timezone, OHLCCheck: o.OHLCCheck, Ambiguous: o.Ambiguous, DryRun: o.DryRun})
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "bcfs: %v\n", err)
 			failed = append(failed, err)

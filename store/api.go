@@ -46,6 +46,9 @@ type IngestOptions struct {
 	Provider  string
 	Timezone  string
 	OHLCCheck string // "reject" or "warn"
+	// Ambiguous is "raise" (default: a local time repeated when clocks go
+	// back refuses the file) or "infer" (resolved from row order).
+	Ambiguous string
 	DryRun    bool
 	// Limits bound the decoder's memory for this ingest; zero fields take
 	// Options.DecodeLimits, then the formats defaults (16 MiB per record,

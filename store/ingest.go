@@ -133,6 +133,9 @@ func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt Ingest
 	if ohlc != string(formats.OHLCReject) && ohlc != string(formats.OHLCWarn) {
 		return nil, nil, nil, badInput(fmt.Errorf("ohlc check %q: want reject or warn", ohlc))
 	}
+	if a := formats.Ambiguous(opt.Ambiguous); a != "" && a != formats.AmbiguousRaise && a != formats.AmbiguousInfer {
+		return nil, nil, nil, badInput(fmt.Errorf("ambiguous %q: want raise or infer", opt.Ambiguous))
+	}
 	strategy, err := dedupmerge.ParseStrategy(settings.Dedup)
 	if err != nil {
 		return nil, nil, nil, err
@@ -148,7 +151,8 @@ func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt Ingest
 	}
 	dopt := formats.Options{File: opt.Source, Symbol: path.Base(name),
 		Provider: strings.ToLower(strings.TrimSpace(opt.Provider)), Location: loc,
-		OHLCCheck: formats.OHLCCheck(ohlc), BatchRows: decodeBatchRows, Limits: opt.Limits.Or(s.opt.DecodeLimits)}
+		OHLCCheck: formats.OHLCCheck(ohlc), BatchRows: decodeBatchRows, Limits: opt.Limits.Or(s.opt.DecodeLimits),
+		Ambiguous: formats.Ambiguous(opt.Ambiguous)}
 	if head != nil {
 		for _, fl := range head.Schema {
 			dopt.Header = append(dopt.Header, fl.Name)
@@ -306,12 +310,9 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 		m.OHLCWarnings += res.Input.OHLCViolations
 	}
 	syms, provs := map[string]bool{}, map[string]bool{}
-	m.CSVSize = int64(len(formats.AppendCSVHeader(nil, schema)))
+	m.CSVSize = csvViewSize(m)
 	for _, pt := range parts {
 		m.RowCount += pt.Rows
-		for _, rg := range pt.RowGroups {
-			m.CSVSize += rg.CSVLength
-		}
 		for _, v := range pt.Symbols {
 			syms[v] = true
 		}

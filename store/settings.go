@@ -140,6 +140,7 @@ func (s *Store) settingsManifest(name string, head *metastore.Manifest, next met
 		next.Granularity = granYear
 	}
 	m.Settings, m.Source, m.Report, m.Checksum = next, "settings", nil, ""
+	m.CSVSize = csvViewSize(&m)
 	return &m, nil
 }
 

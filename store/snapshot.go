@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"bcfs/formats"
 	"bcfs/metastore"
@@ -29,6 +30,9 @@ type Snapshot struct {
 	// the offset of chunk k in the CSV view, starts[len(chunks)] its size.
 	chunks []chunkRef
 	starts []int64
+	// loc is the zone the CSV view renders timestamps in with their UTC
+	// offset (see csvViewSize); nil renders UTC.
+	loc *time.Location
 
 	layoutOnce sync.Once
 	layout     *formats.ViewLayout
@@ -101,6 +105,18 @@ func (s *Store) pinManifest(name string, m *metastore.Manifest) (*Snapshot, erro
 		sn.abs = append(sn.abs, p)
 		for j, rg := range pt.RowGroups {
 			sn.chunks = append(sn.chunks, chunkRef{part: i, rg: j, csvLen: rg.CSVLength})
+		}
+	}
+	// A version written before views showed zones has a CSV size without
+	// offsets: it keeps rendering in UTC.
+	if loc := datasetZone(m); csvViewSize(m) == m.CSVSize && loc != nil {
+		sn.loc = loc
+		k := 0
+		for _, pt := range m.Partitions {
+			for _, rg := range pt.RowGroups {
+				sn.chunks[k].csvLen += formats.CSVZoneBytes(rg.Rows, loc)
+				k++
+			}
 		}
 	}
 	sn.starts = make([]int64, len(sn.chunks)+1)
@@ -290,6 +306,9 @@ type prefetch struct {
 func (sn *Snapshot) cached(k int) ([]byte, error) {
 	c := sn.chunks[k]
 	key := sn.abs[c.part] + "#" + strconv.Itoa(c.rg)
+	if sn.loc != nil {
+		key += "@" + sn.loc.String()
+	}
 	return sn.s.chunks.Get(key, func() ([]byte, error) { return sn.render(c) })
 }
 
@@ -306,7 +325,7 @@ func (sn *Snapshot) render(c chunkRef) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, sn.abs[c.part], err)
 	}
-	data := formats.AppendCSVRows(make([]byte, 0, c.csvLen), b)
+	data := formats.AppendCSVRowsZone(make([]byte, 0, c.csvLen), b, sn.loc)
 	if int64(len(data)) != c.csvLen {
 		return nil, fmt.Errorf("%w: %s row group %d renders %d CSV bytes, manifest says %d",
 			ErrCorrupt, sn.abs[c.part], c.rg, len(data), c.csvLen)
@@ -341,4 +360,32 @@ func (sn *Snapshot) parquetLayout() (*formats.ViewLayout, error) {
 		}
 	})
 	return sn.layout, sn.layoutErr
+}
+
+// datasetZone returns the time zone of m's dataset when it is not UTC.
+func datasetZone(m *metastore.Manifest) *time.Location {
+	if m.Settings.Timezone == "" {
+		return nil
+	}
+	loc, err := time.LoadLocation(m.Settings.Timezone)
+	if err != nil || loc == time.UTC {
+		return nil
+	}
+	return loc
+}
+
+// csvViewSize is the exact size of m's CSV view: the header, the row
+// groups' CSV lengths (their UTC rendering) and, in a dataset with another
+// time zone, the UTC offset every timestamp shows (formats.CSVZoneBytes), so
+// that re-ingesting the view reads the same instants.
+func csvViewSize(m *metastore.Manifest) int64 {
+	size := int64(len(formats.AppendCSVHeader(nil, m.Schema)))
+	var rows int64
+	for _, pt := range m.Partitions {
+		for _, rg := range pt.RowGroups {
+			size += rg.CSVLength
+			rows += rg.Rows
+		}
+	}
+	return size + formats.CSVZoneBytes(rows, datasetZone(m))
 }
