@@ -27,4 +27,8 @@ var (
 	// ErrInvalidName: a dataset name is empty, absolute, escapes the store, or
 	// uses a component reserved for the on-disk layout.
 	ErrInvalidName = errors.New("invalid dataset name")
+	// ErrLimit: a version would exceed what its readers accept (columns,
+	// column names, header size, row groups; see CheckLimits). Nothing is
+	// committed.
+	ErrLimit = errors.New("over a store limit")
 )

@@ -121,6 +121,10 @@ type Partition struct {
 	Size      int64      `json:"size"`
 	SHA256    string     `json:"sha256"` // lower-case hex of the file's SHA-256
 	RowGroups []RowGroup `json:"row_groups"`
+	// FooterCRC32C (Castagnoli) covers the bytes after the last row group
+	// (Parquet footer, its length, the magic), checked like a row group's.
+	// Nil in manifests written before it existed.
+	FooterCRC32C *uint32 `json:"footer_crc32c,omitempty"`
 	// Symbols and Providers present in the partition, sorted and distinct,
 	// so the dataset's lists stay exact when a merge replaces every row of
 	// a provider in one partition.
@@ -135,6 +139,10 @@ type RowGroup struct {
 	Length    int64 `json:"length"`
 	Rows      int64 `json:"rows"`
 	CSVLength int64 `json:"csv_length"`
+	// CRC32C (Castagnoli) of the bytes [Offset, Offset+Length), checked by
+	// every read before the bytes are decoded or served. Nil in manifests
+	// written before it existed: their row groups are read unchecked.
+	CRC32C *uint32 `json:"crc32c,omitempty"`
 }
 
 // FileSize returns the canonical bytes of the version: the sum of its
@@ -159,6 +167,9 @@ const checksumTail = "\n  \"checksum\": \"\"\n}"
 func Encode(m *Manifest) ([]byte, error) {
 	if err := validate(m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := CheckLimits(m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return encode(m)
 }

@@ -100,7 +100,15 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // writePartition writes rows (sorted, one partition) as a new immutable
 // Parquet file under dir, fsyncs it, and returns its manifest entry with row
 // group ranges and CSV lengths.
+//
+// Before writing, the schema is checked against the limits every reader
+// accepts (a refusal is the input's fault); after writing, the file's footer
+// is opened with the partition reader and each row group's bytes are read
+// back for its CRC32C, so a commit only ever names files that read back.
 func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.Partition, error) {
+	if err := metastore.CheckSchema(rows.Schema); err != nil {
+		return metastore.Partition{}, badInput(err)
+	}
 	rel := key + "/" + uuid.NewString() + ".parquet"
 	full := filepath.Join(dir, filepath.FromSlash(rel))
 	if err := s.fs.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -156,25 +164,69 @@ func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.
 		_ = s.fs.Remove(full)
 		return metastore.Partition{}, fmt.Errorf("write partition %s: row groups hold %d rows, want %d", rel, start, rows.Len())
 	}
+	if err := s.sealPartition(full, &p, rows.Schema); err != nil {
+		_ = s.fs.Remove(full)
+		return metastore.Partition{}, fmt.Errorf("write partition %s: %w", rel, err)
+	}
 	return p, nil
 }
 
-// readPartition reads a whole partition file into one batch.
-func (s *Store) readPartition(dir string, p metastore.Partition) (*formats.Batch, error) {
-	f, err := s.fs.Open(filepath.Join(dir, filepath.FromSlash(p.Path)))
+// sealPartition reads a just-written partition file back: its footer must
+// open with the partition reader and show the schema and row groups written,
+// and each row group's CRC32C is recorded in p.
+func (s *Store) sealPartition(full string, p *metastore.Partition, schema formats.Schema) error {
+	f, err := s.fs.Open(full)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	pr, err := formats.OpenPartition(f, p.Size)
 	if err != nil {
-		return nil, fmt.Errorf("partition %s: %w", p.Path, err)
+		// The encoder wrote what the reader refuses: a limit of the
+		// readers that the input ran into.
+		return badInput(fmt.Errorf("%w: the file written does not read back: %w", metastore.ErrLimit, err))
+	}
+	if !pr.Schema().Equal(schema) || pr.NumRowGroups() != len(p.RowGroups) {
+		return fmt.Errorf("reads back as %d row groups of %s, wrote %d of %s", pr.NumRowGroups(), pr.Schema(), len(p.RowGroups), schema)
+	}
+	var buf []byte
+	for i := range p.RowGroups {
+		rg := &p.RowGroups[i]
+		buf = slices.Grow(buf[:0], int(rg.Length))[:rg.Length]
+		if _, err := f.ReadAt(buf, rg.Offset); err != nil {
+			return fmt.Errorf("reading row group %d back: %w", i, err)
+		}
+		rg.CRC32C = crc32c(buf)
+	}
+	if n := len(p.RowGroups); n > 0 {
+		end := p.RowGroups[n-1].Offset + p.RowGroups[n-1].Length
+		buf = slices.Grow(buf[:0], int(p.Size-end))[:p.Size-end]
+		if _, err := f.ReadAt(buf, end); err != nil {
+			return fmt.Errorf("reading the footer back: %w", err)
+		}
+		p.FooterCRC32C = crc32c(buf)
+	}
+	return nil
+}
+
+// readPartition reads a whole partition file into one batch.
+func (s *Store) readPartition(dir string, p metastore.Partition) (*formats.Batch, error) {
+	full := filepath.Join(dir, filepath.FromSlash(p.Path))
+	f, err := s.fs.Open(full)
+	if err != nil {
+		return nil, missingPartition(full, err)
+	}
+	defer f.Close()
+	cf := newCheckedFile(f, full, &p, 0, &rgBuffers{})
+	pr, err := formats.OpenPartition(cf, p.Size)
+	if err != nil {
+		return nil, orDamage(fmt.Errorf("partition %s: %w", p.Path, err), cf)
 	}
 	out := formats.NewBatch(pr.Schema(), int(p.Rows))
 	for i := 0; i < pr.NumRowGroups(); i++ {
 		b, err := pr.ReadRowGroup(i)
 		if err != nil {
-			return nil, fmt.Errorf("partition %s row group %d: %w", p.Path, i, err)
+			return nil, orDamage(fmt.Errorf("partition %s row group %d: %w", p.Path, i, err), cf)
 		}
 		out.Append(b)
 	}

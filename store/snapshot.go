@@ -20,12 +20,17 @@ import (
 // and stay readable, whatever commits or deletes happen after Pin, until
 // Release.
 type Snapshot struct {
-	s      *Store
-	name   string
-	m      *metastore.Manifest
-	files  []metastore.File // open partition files, in manifest order
-	abs    []string         // their absolute paths (pins and cache keys)
-	header []byte           // CSV header
+	s     *Store
+	name  string
+	m     *metastore.Manifest
+	files []metastore.File // open partition files, in manifest order
+	abs   []string         // their absolute paths (pins and cache keys)
+	// src reads files[i] checking each row group's CRC32C (see
+	// checkedFile); every read of partition data goes through it.
+	src    []*checkedFile
+	bufs   rgBuffers
+	damage atomic.Bool // damage found and reported
+	header []byte      // CSV header
 	// chunks are the row groups of all partitions in order; starts[k] is
 	// the offset of chunk k in the CSV view, starts[len(chunks)] its size.
 	chunks []chunkRef
@@ -80,7 +85,17 @@ func (s *Store) Pin(name string, version int64) (*Snapshot, error) {
 		}
 		// The files may have been collected between reading the manifest
 		// and opening them (another process's GC): take the new head.
-		if !errors.Is(err, fs.ErrNotExist) || version != 0 || attempt >= 3 {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		if version != 0 || attempt >= 3 {
+			// The manifest names a file that is gone: damage, unless
+			// the version itself went meanwhile.
+			if _, serr := s.fs.Stat(filepath.Join(s.datasetDir(name), metastore.ManifestName(m.Version))); serr != nil {
+				return nil, fmt.Errorf("dataset %q version %d: %w", name, m.Version, ErrNotFound)
+			}
+			err = fmt.Errorf("%w: dataset %q version %d names a partition file that is missing: %v", ErrCorrupt, name, m.Version, err)
+			s.reportDamage(name, err)
 			return nil, err
 		}
 		s.mu.Lock()
@@ -103,6 +118,7 @@ func (s *Store) pinManifest(name string, m *metastore.Manifest) (*Snapshot, erro
 		}
 		sn.files = append(sn.files, f)
 		sn.abs = append(sn.abs, p)
+		sn.src = append(sn.src, newCheckedFile(f, p, &m.Partitions[i], i, &sn.bufs))
 		for j, rg := range pt.RowGroups {
 			sn.chunks = append(sn.chunks, chunkRef{part: i, rg: j, csvLen: rg.CSVLength})
 		}
@@ -180,6 +196,15 @@ func (sn *Snapshot) ReadAt(v View, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
+	n, err := sn.readAt(v, p, off)
+	err = orDamage(err, sn.src...)
+	if err != nil && errors.Is(err, ErrCorrupt) && !sn.damage.Swap(true) {
+		sn.s.reportDamage(sn.name, err)
+	}
+	return n, err
+}
+
+func (sn *Snapshot) readAt(v View, p []byte, off int64) (int, error) {
 	if v == ViewParquet {
 		l, err := sn.parquetLayout()
 		if err != nil {
@@ -339,7 +364,7 @@ func (sn *Snapshot) reader(part int) (*formats.PartitionReader, error) {
 	if r, ok := sn.readers[part]; ok {
 		return r, nil
 	}
-	r, err := formats.OpenPartition(sn.files[part], sn.m.Partitions[part].Size)
+	r, err := formats.OpenPartition(sn.src[part], sn.m.Partitions[part].Size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", sn.abs[part], err)
 	}
@@ -350,7 +375,7 @@ func (sn *Snapshot) reader(part int) (*formats.PartitionReader, error) {
 func (sn *Snapshot) parquetLayout() (*formats.ViewLayout, error) {
 	sn.layoutOnce.Do(func() {
 		srcs := make([]formats.ViewSource, len(sn.files))
-		for i, f := range sn.files {
+		for i, f := range sn.src {
 			srcs[i] = formats.ViewSource{R: f, Size: sn.m.Partitions[i].Size}
 		}
 		sn.layout, sn.layoutErr = formats.BuildViewLayout(sn.m.Schema, srcs)
