@@ -217,7 +217,9 @@ func (s *Store) readPartition(dir string, p metastore.Partition) (*formats.Batch
 		return nil, missingPartition(full, err)
 	}
 	defer f.Close()
-	cf := newCheckedFile(f, full, &p, 0, &rgBuffers{})
+	var bufs rgBuffers
+	defer bufs.drop()
+	cf := newCheckedFile(f, full, &p, 0, &bufs)
 	pr, err := formats.OpenPartition(cf, p.Size)
 	if err != nil {
 		return nil, orDamage(fmt.Errorf("partition %s: %w", p.Path, err), cf)

@@ -94,11 +94,11 @@ func (c *checkedFile) ReadAt(p []byte, off int64) (int, error) {
 		// The first span ending after pos.
 		j := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].off+c.spans[i].n > pos })
 		if j < len(c.spans) && c.spans[j].off <= pos && c.spans[j].crc != nil {
-			data, err := c.bufs.get(c.part, j, func() ([]byte, error) { return c.load(j) })
+			err := c.bufs.use(c.part, j, func(buf []byte) error { return c.load(j, buf) }, int(c.spans[j].n),
+				func(data []byte) { n += copy(p[n:], data[pos-c.spans[j].off:]) })
 			if err != nil {
 				return n, err
 			}
-			n += copy(p[n:], data[pos-c.spans[j].off:])
 			continue
 		}
 		// Unchecked bytes, up to the next checked span.
@@ -118,25 +118,24 @@ func (c *checkedFile) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// load reads span j whole and verifies it.
-func (c *checkedFile) load(j int) ([]byte, error) {
+// load reads span j whole into buf (its length) and verifies it.
+func (c *checkedFile) load(j int, buf []byte) error {
 	sp := c.spans[j]
-	data := make([]byte, sp.n)
-	if m, err := c.r.ReadAt(data, sp.off); err != nil && m < len(data) {
+	if m, err := c.r.ReadAt(buf, sp.off); err != nil && m < len(buf) {
 		if err == io.EOF {
 			err := fmt.Errorf("%w: %s: %s [%d,+%d) is past the end of the file", ErrCorrupt, c.path, sp.what, sp.off, sp.n)
 			c.damage.CompareAndSwap(nil, &err)
-			return nil, err
+			return err
 		}
-		return nil, fmt.Errorf("%s: %s: %w", c.path, sp.what, err)
+		return fmt.Errorf("%s: %s: %w", c.path, sp.what, err)
 	}
-	if got := *crc32c(data); got != *sp.crc {
+	if got := *crc32c(buf); got != *sp.crc {
 		err := fmt.Errorf("%w: %s: %s [%d,+%d) has CRC32C %08x, the manifest says %08x",
 			ErrCorrupt, c.path, sp.what, sp.off, sp.n, got, *sp.crc)
 		c.damage.CompareAndSwap(nil, &err)
-		return nil, err
+		return err
 	}
-	return data, nil
+	return nil
 }
 
 // rgBuffersSize is how many verified spans a snapshot keeps: the chunks
@@ -144,9 +143,11 @@ func (c *checkedFile) load(j int) ([]byte, error) {
 const rgBuffersSize = readAhead + 2
 
 // rgBuffers keeps the most recently verified spans of a snapshot. A load
-// runs outside the lock; readers of the same span wait for it.
+// runs outside the lock; readers of the same span wait for it. Buffers are
+// recycled through spanPool once evicted and no reader holds them, so a
+// sequential reader does not fault in fresh memory for every row group.
 type rgBuffers struct {
-	mu   sync.Mutex  // protects ents
+	mu   sync.Mutex  // protects ents and every entry's refs and evicted
 	ents []*rgBuffer // least recently used first
 }
 
@@ -155,39 +156,114 @@ type rgBuffer struct {
 	done       chan struct{} // closed once data or err is set
 	data       []byte
 	err        error
+	refs       int  // callers between taking the entry and done with data
+	evicted    bool // no longer in ents: data goes back to the pool at refs 0
 }
 
-func (b *rgBuffers) get(part, span int, load func() ([]byte, error)) ([]byte, error) {
+// spanPool recycles span buffers of at least minPooled bytes (row groups;
+// footers are small). Capacities are rounded up to poolStep so that the
+// row groups of a dataset, of similar sizes, reuse each other's buffers.
+var spanPool sync.Pool // of *[]byte
+
+const (
+	minPooled = 64 << 10
+	poolStep  = 64 << 10
+)
+
+func getSpanBuf(n int) []byte {
+	if n < minPooled {
+		return make([]byte, n)
+	}
+	if bp, ok := spanPool.Get().(*[]byte); ok && cap(*bp) >= n {
+		return (*bp)[:n]
+	}
+	return make([]byte, n, (n+poolStep-1)/poolStep*poolStep)
+}
+
+func putSpanBuf(buf []byte) {
+	if cap(buf) >= minPooled {
+		spanPool.Put(&buf)
+	}
+}
+
+// use calls fn with the verified bytes of span (part, span), loading them
+// with load into a buffer of size bytes if they are not kept. fn must not
+// keep data.
+func (b *rgBuffers) use(part, span int, load func(buf []byte) error, size int, fn func(data []byte)) error {
 	b.mu.Lock()
-	for i, e := range b.ents {
-		if e.part == part && e.span == span {
+	var e *rgBuffer
+	for i, x := range b.ents {
+		if x.part == part && x.span == span {
+			e = x
 			b.ents = append(append(b.ents[:i:i], b.ents[i+1:]...), e)
-			b.mu.Unlock()
-			<-e.done
-			return e.data, e.err
+			break
 		}
 	}
-	e := &rgBuffer{part: part, span: span, done: make(chan struct{})}
-	if len(b.ents) >= rgBuffersSize {
-		b.ents = b.ents[1:]
+	loading := e == nil
+	if loading {
+		e = &rgBuffer{part: part, span: span, done: make(chan struct{})}
+		if len(b.ents) >= rgBuffersSize {
+			b.evict(b.ents[0])
+		}
+		b.ents = append(b.ents, e)
 	}
-	b.ents = append(b.ents, e)
+	e.refs++
 	b.mu.Unlock()
-	e.data, e.err = load()
-	close(e.done)
-	if e.err != nil {
-		// Forget a failure: a transient read error may pass next time, and
-		// damage is found again.
-		b.mu.Lock()
-		for i, x := range b.ents {
-			if x == e {
-				b.ents = append(b.ents[:i:i], b.ents[i+1:]...)
-				break
-			}
+	if loading {
+		buf := getSpanBuf(size)
+		if err := load(buf); err != nil {
+			putSpanBuf(buf)
+			e.err = err
+		} else {
+			e.data = buf
 		}
-		b.mu.Unlock()
+		close(e.done)
+	} else {
+		<-e.done
 	}
-	return e.data, e.err
+	if e.err == nil {
+		fn(e.data)
+	}
+	b.mu.Lock()
+	if e.err != nil && !e.evicted {
+		// Forget a failure: a transient read error may pass next time,
+		// and damage is found again.
+		b.evict(e)
+	}
+	e.refs--
+	b.recycle(e)
+	b.mu.Unlock()
+	return e.err
+}
+
+// drop evicts every entry, recycling the buffers nobody uses.
+func (b *rgBuffers) drop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.ents) > 0 {
+		b.evict(b.ents[0])
+	}
+}
+
+// evict drops e from ents; b.mu held.
+func (b *rgBuffers) evict(e *rgBuffer) {
+	for i, x := range b.ents {
+		if x == e {
+			b.ents = append(b.ents[:i:i], b.ents[i+1:]...)
+			break
+		}
+	}
+	e.evicted = true
+	b.recycle(e)
+}
+
+// recycle returns an evicted entry's buffer to the pool once nobody uses
+// it; b.mu held.
+func (b *rgBuffers) recycle(e *rgBuffer) {
+	if e.evicted && e.refs == 0 && e.data != nil {
+		putSpanBuf(e.data)
+		e.data = nil
+	}
 }
 
 // missingPartition reports a partition file that a committed manifest names

@@ -184,6 +184,7 @@ func (sn *Snapshot) Release() {
 	}
 	sn.s.mu.Unlock()
 	sn.closeFiles()
+	sn.bufs.drop()
 }
 
 var errReleased = errors.New("snapshot released")
