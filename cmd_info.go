@@ -105,19 +105,20 @@ func printFlat(c *cli.Context, doc []byte) error {
 }
 
 func newVerifyCommand(g *globalOptions) *cli.Command {
+	var headOnly bool
 	return &cli.Command{
 		Name:  "verify",
-		Usage: "re-read every partition of every head version; check SHA-256 and row counts",
+		Usage: "re-read every partition of every retained version; check SHA-256 and row counts",
 		Description: "Exits 1 and names each damaged file when anything does not match its manifest.\n\n" +
 			examples("bcfs verify --store /srv/bars"),
-		Flags: []cli.Flag{storeFlag(g)},
+		Flags: []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "head-only", Usage: "check only each dataset's head version (fast)", Destination: &headOnly}},
 		Action: func(c *cli.Context) error {
 			st, err := openStore(g, store.Options{ReadOnly: true})
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			probs, err := st.Verify(c.Context)
+			probs, err := st.VerifyVersions(c.Context, headOnly)
 			if err != nil {
 				return err
 			}

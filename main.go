@@ -129,6 +129,7 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 			newExportCommand(g),
 			newLogCommand(g),
 			newDiffCommand(g),
+			newRollbackCommand(g),
 			newLsCommand(g),
 			newStatsCommand(g),
 			newVerifyCommand(g),

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -243,3 +245,67 @@ func (s *Store) LogDoc(name string) ([]byte, error) {
 // DatasetNames lists every dataset name, sorted, from the store's folders
 // alone (no manifest is read).
 func (s *Store) DatasetNames() ([]string, error) { return s.datasetNames() }
+
+// RollbackResult says what Rollback committed.
+type RollbackResult struct {
+	Dataset   string `json:"dataset"`
+	To        int64  `json:"to"`        // the version whose content was restored
+	From      int64  `json:"from"`      // the head it replaced
+	Version   int64  `json:"version"`   // the new version (From when nothing changed)
+	Committed bool   `json:"committed"` // false when the head already had that content
+	Rows      int64  `json:"rows"`
+}
+
+// Rollback commits a new version of a dataset whose content is exactly
+// version to's: its partitions, schema and settings, so both views export
+// the same bytes. It is an ordinary commit (through Update, the same
+// exclusive commit as an ingest): in the history, undoable by another
+// rollback, and a concurrent ingest lands either before it (and is rolled
+// back) or after it.
+func (s *Store) Rollback(ctx context.Context, name string, to int64) (*RollbackResult, error) {
+	target, err := s.Manifest(name, to)
+	if err != nil {
+		return nil, err
+	}
+	res := &RollbackResult{Dataset: name, To: to, Rows: target.RowCount}
+	m, err := s.Update(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
+		if head == nil {
+			return nil, nil, fmt.Errorf("dataset %q: %w", name, ErrNotFound)
+		}
+		res.From, res.Version = head.Version, head.Version
+		if sameContent(head, target) {
+			return nil, nil, nil
+		}
+		next := *target
+		next.Partitions = slices.Clone(target.Partitions)
+		next.CommittedAt = time.Time{}
+		next.Source = SourceRollback(to)
+		rep, err := json.Marshal(map[string]int64{"rolled_back_to": to, "replaced_version": head.Version,
+			"rows_before": head.RowCount, "rows_after": target.RowCount})
+		if err != nil {
+			return nil, nil, err
+		}
+		next.Report = rep
+		return &next, nil, nil
+	})
+	if m != nil {
+		res.Version, res.Committed = m.Version, true
+		s.log.Info("rolled back", "dataset", name, "to", to, "version", m.Version)
+	}
+	return res, err
+}
+
+// sameContent reports whether two versions have the same views.
+func sameContent(a, b *metastore.Manifest) bool {
+	if a.RowCount != b.RowCount || a.CSVSize != b.CSVSize || a.ParquetSize != b.ParquetSize ||
+		!a.Schema.Equal(b.Schema) || len(a.Partitions) != len(b.Partitions) ||
+		!settingsEqual(a.Settings, b.Settings) {
+		return false
+	}
+	for i := range a.Partitions {
+		if a.Partitions[i].Path != b.Partitions[i].Path {
+			return false
+		}
+	}
+	return true
+}
