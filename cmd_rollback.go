@@ -17,7 +17,8 @@ func newRollbackCommand(g *globalOptions) *cli.Command {
 		Name:  "rollback",
 		Usage: "commit a new version whose content is exactly version N's (undo with another rollback)",
 		Description: "The rollback is an ordinary commit: it shows in bcfs log as \"rollback to N\", and " +
-			"rolling back to the version before it undoes it.",
+			"rolling back to the version before it undoes it.\n\n" +
+			examples("bcfs log ES_1min", "bcfs rollback ES_1min --to 7", "bcfs rollback ES_1min --to 9   # undo it (9 was the head before)"),
 		ArgsUsage: "NAME --to N",
 		Flags: []cli.Flag{
 			storeFlag(g),
