@@ -295,17 +295,3 @@ func (s *Store) Rollback(ctx context.Context, name string, to int64) (*RollbackR
 	return res, err
 }
 
-// sameContent reports whether two versions have the same views.
-func sameContent(a, b *metastore.Manifest) bool {
-	if a.RowCount != b.RowCount || a.CSVSize != b.CSVSize || a.ParquetSize != b.ParquetSize ||
-		!a.Schema.Equal(b.Schema) || len(a.Partitions) != len(b.Partitions) ||
-		!settingsEqual(a.Settings, b.Settings) {
-		return false
-	}
-	for i := range a.Partitions {
-		if a.Partitions[i].Path != b.Partitions[i].Path {
-			return false
-		}
-	}
-	return true
-}
