@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
 
@@ -71,8 +72,11 @@ func runExport(g *globalOptions, name string, view store.View, out string, stdou
 		return err
 	}
 	defer sn.Release()
+	var done atomic.Int64
+	stop := startProgress(os.Stderr, "export "+sn.Name()+view.Ext(), sn.Size(view), &done)
+	defer stop()
 	if out == "-" {
-		_, err := sn.WriteTo(view, stdout)
+		_, err := sn.WriteTo(view, countingWriter{stdout, &done})
 		return err
 	}
 	// Write beside the target and rename, so a failed export leaves no
@@ -86,7 +90,7 @@ func runExport(g *globalOptions, name string, view store.View, out string, stdou
 		tmp.Close()
 		return err
 	}
-	if _, err := sn.WriteTo(view, tmp); err != nil {
+	if _, err := sn.WriteTo(view, countingWriter{tmp, &done}); err != nil {
 		tmp.Close()
 		return err
 	}

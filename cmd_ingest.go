@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
 
@@ -67,8 +69,15 @@ func runIngest(c *cli.Context, g *globalOptions, o ingestOptions, files []string
 		if name == "" {
 			name = datasetFromFile(f)
 		}
+		var done atomic.Int64
+		var size int64
+		if fi, err := os.Stat(f); err == nil {
+			size = fi.Size()
+		}
+		stop := startProgress(c.App.ErrWriter, "ingest "+f, size, &done)
 		res, err := st.Ingest(c.Context, name, f, store.IngestOptions{Source: f, Provider: o.Provider,
-			Timezone: o.Timezone, OHLCCheck: o.OHLCCheck, Ambiguous: o.Ambiguous, DryRun: o.DryRun})
+			Timezone: o.Timezone, OHLCCheck: o.OHLCCheck, Ambiguous: o.Ambiguous, DryRun: o.DryRun, Progress: &done})
+		stop()
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "bcfs: %v\n", err)
 			failed = append(failed, err)

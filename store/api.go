@@ -2,6 +2,7 @@ package store
 
 import (
 	"bcfs/formats"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,4 +55,7 @@ type IngestOptions struct {
 	// Options.DecodeLimits, then the formats defaults (16 MiB per record,
 	// 64 MiB per batch).
 	Limits formats.Limits
+	// Progress, if set, counts the input's bytes read so far (from 0 again
+	// when a commit conflict makes the ingest read the input again).
+	Progress *atomic.Int64
 }

@@ -158,7 +158,12 @@ func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt Ingest
 			dopt.Header = append(dopt.Header, fl.Name)
 		}
 	}
-	dec, err := formats.Open(f, info.Size(), dopt)
+	var in io.ReaderAt = f
+	if opt.Progress != nil {
+		opt.Progress.Store(0)
+		in = countingReaderAt{f, opt.Progress}
+	}
+	dec, err := formats.Open(in, info.Size(), dopt)
 	if err != nil {
 		return nil, nil, nil, badInput(err)
 	}
@@ -293,6 +298,7 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 		}
 	}
 	res.Report.Finish(res.Input.Rows)
+	wholeDatasetCounts(&res.Report, old, touched, parts, res.Input.Rows)
 	if !changed || p.opt.DryRun {
 		return res, nil, written, nil
 	}
@@ -328,6 +334,24 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 		return nil, nil, written, err
 	}
 	return res, m, written, nil
+}
+
+// wholeDatasetCounts makes the report's original_count and final_count the
+// whole dataset's, as in the reference: the stored rows plus the incoming
+// rows, and the rows after the merge (the merge itself counted only the
+// partitions it touched). parts are the touched partitions' results.
+func wholeDatasetCounts(r *dedupmerge.Report, old map[string]metastore.Partition, touched map[string]bool, parts []metastore.Partition, incoming int64) {
+	r.OriginalCount, r.FinalCount = incoming, 0
+	for k, pt := range old {
+		r.OriginalCount += pt.Rows
+		if !touched[k] {
+			r.FinalCount += pt.Rows
+		}
+	}
+	for _, pt := range parts {
+		r.FinalCount += pt.Rows
+	}
+	r.DuplicatesRemoved = r.OriginalCount - r.FinalCount
 }
 
 func sortedKeys(m map[string]bool) []string {
