@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -154,10 +155,12 @@ func (s Schema) String() string {
 	return strings.Join(parts, ", ")
 }
 
-// Unify returns the schema that holds rows of both a and b: extras of b
-// missing from a are appended, and an int64 volume widens to float64 when the
-// other side is float64. An extra column with two different types is an error
-// (int64 and float64 unify to float64).
+// Unify returns the schema that holds rows of both a, a dataset's schema,
+// and b, an input's: extras of b missing from a are appended, an int64
+// column widens to float64 when the other side is float64, and a string
+// column of a takes b's numbers, booleans and timestamps as text (Conform
+// prints them as the CSV view does). Any other difference is an error: a
+// dataset's numbers never silently become text.
 func Unify(a, b Schema) (Schema, error) {
 	out := append(Schema(nil), a...)
 	for _, f := range b {
@@ -166,14 +169,14 @@ func Unify(a, b Schema) (Schema, error) {
 			out = append(out, f)
 			continue
 		}
-		if out[i].Type == f.Type {
+		if out[i].Type == f.Type || out[i].Type == TypeString && i >= NumCanonical {
 			continue
 		}
 		if isNumeric(out[i].Type) && isNumeric(f.Type) {
 			out[i].Type = TypeFloat64
 			continue
 		}
-		return nil, fmt.Errorf("column %q is %s in one input and %s in the other", f.Name, out[i].Type, f.Type)
+		return nil, fmt.Errorf("column %q is %s in the dataset but %s in the input", f.Name, out[i].Type, f.Type)
 	}
 	return out, nil
 }
@@ -342,7 +345,8 @@ func RowsEqual(a *Batch, i int, b *Batch, j int) bool {
 
 // Conform returns b converted to schema s, which must be a superset of
 // b.Schema as produced by Unify: missing extra columns become null, int64
-// columns widen to float64, and columns are reordered to s.
+// columns widen to float64, other columns into a string column become text,
+// and columns are reordered to s.
 func Conform(b *Batch, s Schema) (*Batch, error) {
 	if b.Schema.Equal(s) {
 		return b, nil
@@ -369,11 +373,37 @@ func Conform(b *Batch, s Schema) (*Batch, error) {
 				fl[k] = float64(v)
 			}
 			out.Cols[i] = Column{Float: fl, Null: src.Null}
+		case f.Type == TypeString:
+			out.Cols[i] = textColumn(&src, from, n)
 		default:
 			return nil, fmt.Errorf("column %q: cannot convert %s to %s", f.Name, from, f.Type)
 		}
 	}
 	return out, nil
+}
+
+// textColumn prints the values of src, of type t, as the CSV view does.
+func textColumn(src *Column, t Type, n int) Column {
+	out := Column{Str: make([]string, n), Null: src.Null}
+	var buf []byte
+	for k := range n {
+		if src.IsNull(k) {
+			continue
+		}
+		buf = buf[:0]
+		switch t {
+		case TypeTimestamp:
+			buf = appendCSVTimestamp(buf, src.Int[k])
+		case TypeInt64:
+			buf = strconv.AppendInt(buf, src.Int[k], 10)
+		case TypeFloat64:
+			buf = appendCSVFloat(buf, src.Float[k])
+		case TypeBool:
+			buf = strconv.AppendBool(buf, src.Bool[k])
+		}
+		out.Str[k] = string(buf)
+	}
+	return out
 }
 
 func nullColumn(t Type, n int) Column {

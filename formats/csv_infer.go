@@ -1,6 +1,8 @@
 package formats
 
-// valueKind classifies one text value for type inference.
+// valueKind classifies one text value for type inference. Missing values
+// (empty, null, NaN, N/A: isNullText) are kindEmpty in every column, so a
+// vendor's null holiday row does not make a price column text.
 type valueKind uint8
 
 const (
@@ -13,8 +15,8 @@ const (
 
 func classify(v []byte, pct bool) valueKind {
 	v = trimBytes(v)
-	if len(v) == 0 {
-		return kindEmpty
+	if isNullText(v) {
+		return kindEmpty // a missing value says nothing of the type
 	}
 	if _, ok := parseIntBytes(v); ok {
 		return kindInt
@@ -57,6 +59,10 @@ func (d *csvDecoder) buildSchema() error {
 		case seen[kindInt]:
 			t = TypeInt64
 		}
+		if i := d.opt.Schema.Index(e.name); i >= NumCanonical {
+			t = hintedType(t, d.opt.Schema[i].Type)
+			e.indexy = false
+		}
 		if e.indexy && t == TypeInt64 {
 			continue // a pandas/R row number, not data
 		}
@@ -80,4 +86,17 @@ func (d *csvDecoder) buildSchema() error {
 	set(IdxSymbol, d.symCol)
 	set(IdxProvider, d.provCol)
 	return nil
+}
+
+// hintedType is the type a CSV column takes when the dataset it is written
+// into already has it as want: text stays text (verbatim, so a dataset's own
+// view reads back unchanged), timestamps parse as timestamps, and a number
+// column stays a number (a value that is not one is then an error naming
+// it, not a silent switch to text). An int64 column still widens to float64
+// for fractional input.
+func hintedType(inferred, want Type) Type {
+	if want == TypeInt64 && inferred == TypeFloat64 {
+		return TypeFloat64
+	}
+	return want
 }

@@ -51,6 +51,7 @@ type csvDecoder struct {
 	firstOHLC *ParseError
 
 	dst     dstInfer          // resolves ambiguous local times under AmbiguousInfer
+	footer  bool              // a vendor footer was skipped (read before the reader goroutine starts)
 	strs    map[string]string // interned symbol, provider and extra strings
 	scratch []byte
 	row     [][]byte
@@ -307,11 +308,25 @@ func (d *csvDecoder) parseInt(v []byte) (int64, error) {
 
 // appendExtra converts one extra cell; row is the index it lands at.
 func (d *csvDecoder) appendExtra(c *Column, t Type, v []byte, pct bool, row int) error {
+	// Text keeps every value but the empty one; other types read the
+	// spelled-out missing values (null, N/A) as null too. NaN stays a
+	// float NaN, which the view prints back as NaN.
 	null := len(trimBytes(v)) == 0
-	if null {
-		if c.Null == nil {
-			c.Null = make([]bool, row, d.batchRows)
+	var x float64
+	switch {
+	case t == TypeFloat64 && !null:
+		var ok bool
+		if x, ok = parseNumber(v, pct, &d.scratch); !ok {
+			if !isNullText(v) {
+				return errBadNumber
+			}
+			null = true
 		}
+	case t != TypeString:
+		null = isNullText(v)
+	}
+	if null && c.Null == nil {
+		c.Null = make([]bool, row, d.batchRows)
 	}
 	switch t {
 	case TypeInt64:
@@ -323,24 +338,27 @@ func (d *csvDecoder) appendExtra(c *Column, t Type, v []byte, pct bool, row int)
 			}
 		}
 		c.Int = append(c.Int, n)
-	case TypeFloat64:
-		var x float64
+	case TypeTimestamp:
+		var ns int64
 		if !null {
-			var ok bool
-			if x, ok = parseNumber(v, pct, &d.scratch); !ok {
-				return errBadNumber
+			// Extra timestamp columns print in UTC (AppendCSVRows).
+			var err error
+			if ns, err = parseTimestamp(unsafeString(v), nil); err != nil {
+				return err
 			}
 		}
+		c.Int = append(c.Int, ns)
+	case TypeFloat64:
 		c.Float = append(c.Float, x)
 	case TypeBool:
-		var x bool
+		var b bool
 		if !null {
 			var ok bool
-			if x, ok = parseBool(trimBytes(v)); !ok {
+			if b, ok = parseBool(trimBytes(v)); !ok {
 				return errBadBool
 			}
 		}
-		c.Bool = append(c.Bool, x)
+		c.Bool = append(c.Bool, b)
 	case TypeString:
 		s := ""
 		if !null {

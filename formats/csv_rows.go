@@ -66,6 +66,7 @@ func (d *csvDecoder) nextRecord() ([][]byte, error) {
 		}
 		if len(rec) != d.nfields {
 			if isFooter(rec) {
+				d.footer = true
 				continue
 			}
 			return nil, d.perr(d.sc.Line(), -1, nil, fmt.Errorf("%w: %d, header has %d", errFieldCount, len(rec), d.nfields))
@@ -82,6 +83,12 @@ func (d *csvDecoder) fillFirst() error {
 	d.fill(d.first)
 	if d.first.err != nil && d.first.err != io.EOF {
 		return d.first.err
+	}
+	// Barchart's footer alone identifies its exports when the header does
+	// not (it is read here when the file fits one batch, or found by Open
+	// at the end of a plain file).
+	if (d.footer || d.opt.barchartTail) && d.provider == "" && d.provCol < 0 && d.opt.Provider == "" {
+		d.stats.Vendor, d.provider = "barchart", "barchart"
 	}
 	return nil
 }

@@ -26,6 +26,10 @@ type Options struct {
 	// header (a headerless file written into an existing dataset). These are
 	// the dataset's column names in order.
 	Header []string
+	// Schema, when set, is the schema of the dataset the input is written
+	// into: a CSV extra column it names takes its type (see hintedType)
+	// instead of one inferred from the first batch.
+	Schema Schema
 	// OHLCCheck defaults to OHLCReject.
 	OHLCCheck OHLCCheck
 	// Ambiguous says how a local time that occurs twice in Location (the
@@ -38,6 +42,10 @@ type Options struct {
 	BatchRows int
 	// Limits bound the decoder's memory (see budget.go).
 	Limits
+
+	// barchartTail is set by Open when a plain file ends with Barchart's
+	// "Downloaded from Barchart.com" footer.
+	barchartTail bool
 }
 
 // Limits are the memory budgets of a decoder; zero fields take the defaults.

@@ -6,16 +6,23 @@ import (
 	"unsafe"
 )
 
-// isNullText reports an empty cell or a null spelled out as text.
+// isNullText reports an empty cell or a missing value spelled out as text,
+// as pandas reads them: null, NaN, N/A, NA, None, #N/A, <NA> in any case.
 func isNullText(v []byte) bool {
 	v = trimBytes(v)
-	switch len(v) {
-	case 0:
+	if len(v) == 0 {
 		return true
-	case 3:
-		return (v[0]|0x20) == 'n' && (v[1]|0x20) == 'a' && (v[2]|0x20) == 'n'
-	case 4:
-		return bytes.EqualFold(v, []byte("null")) || bytes.EqualFold(v, []byte("none"))
+	}
+	if len(v) > 5 {
+		return false
+	}
+	var low [5]byte
+	for i, c := range v {
+		low[i] = c | 0x20
+	}
+	switch string(low[:len(v)]) {
+	case "null", "nan", "-nan", "n/a", "na", "none", "#n/a", "#na", "<na>":
+		return true
 	}
 	return false
 }

@@ -10,8 +10,12 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// sniffBytes is how much of an input Open looks at to recognize it.
-const sniffBytes = 512
+// sniffBytes is how much of an input Open looks at to recognize it, and
+// footerBytes how much of its end it looks at for a vendor footer.
+const (
+	sniffBytes  = 512
+	footerBytes = 512
+)
 
 var (
 	magicParquet = []byte("PAR1")
@@ -31,6 +35,12 @@ func Open(r io.ReaderAt, size int64, opt Options) (Decoder, error) {
 	}
 	if bytes.HasPrefix(head, magicParquet) {
 		return OpenParquet(r, size, opt)
+	}
+	if size > sniffBytes {
+		tail := make([]byte, min(size, footerBytes))
+		if _, err := r.ReadAt(tail, size-int64(len(tail))); err == nil || err == io.EOF {
+			opt.barchartTail = bytes.Contains(tail, []byte("Downloaded from Barchart"))
+		}
 	}
 	return openStream(io.NewSectionReader(r, 0, size), head, opt, "")
 }

@@ -157,6 +157,7 @@ func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt Ingest
 		for _, fl := range head.Schema {
 			dopt.Header = append(dopt.Header, fl.Name)
 		}
+		dopt.Schema = head.Schema
 	}
 	var in io.ReaderAt = f
 	if opt.Progress != nil {
