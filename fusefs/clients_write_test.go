@@ -133,30 +133,48 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// TestCopyClients: copy and sync tools write an edited, longer ES.csv
-// over the view; each merges (20 new rows, one changed value, nothing
-// lost), and an append adds rows.
+// esChanges is a file holding only the edited row and 20 new rows: written
+// over ES.csv it must merge (esView(esRows+20, true)); a tool that replaced
+// the dataset would leave 21 rows.
+func esChanges(t *testing.T) string {
+	t.Helper()
+	return "timestamp,open,high,low,close,volume,symbol,provider\n" + esEditNew + "105,ES,ibkr\n" +
+		genRows(day.Add(esRows*time.Minute), 20, "ES", "ibkr")
+}
+
+// checkMerged checks that ES holds the merge of esChanges as version 2
+// (the history is kept).
+func checkMerged(t *testing.T, m *mounted) {
+	t.Helper()
+	checkES(t, m, esView(t, esRows+20, true))
+	if e, err := m.st.Stat("ES"); err != nil || e.Version != 2 {
+		t.Fatalf("ES at version %d (%v), want 2: one merge onto version 1", e.Version, err)
+	}
+}
+
+// TestCopyClients: copy and sync tools write a file of one changed and 20
+// new rows over ES.csv; each merges (nothing lost), and an append adds rows.
 func TestCopyClients(t *testing.T) {
-	edited := esView(t, esRows+20, true)
+	edited := esChanges(t)
 	cases := []struct {
 		name, prog, install string
 		do                  func(t *testing.T, src, dst string)
 		want                string
 	}{
-		{"cp", "cp", "coreutils", func(t *testing.T, src, dst string) { run(t, "cp", src, dst) }, edited},
-		{"cp -p", "cp", "coreutils", func(t *testing.T, src, dst string) { run(t, "cp", "-p", src, dst) }, edited},
-		{"rsync -a", "rsync", "apt-get install -y rsync", func(t *testing.T, src, dst string) { run(t, "rsync", "-a", src, dst) }, edited},
+		{"cp", "cp", "coreutils", func(t *testing.T, src, dst string) { run(t, "cp", src, dst) }, ""},
+		{"cp -p", "cp", "coreutils", func(t *testing.T, src, dst string) { run(t, "cp", "-p", src, dst) }, ""},
+		{"rsync -a", "rsync", "apt-get install -y rsync", func(t *testing.T, src, dst string) { run(t, "rsync", "-a", src, dst) }, ""},
 		{"rsync --inplace", "rsync", "apt-get install -y rsync", func(t *testing.T, src, dst string) {
 			run(t, "rsync", "--inplace", src, dst)
-		}, edited},
+		}, ""},
 		{"cat >>", "sh", "dash", func(t *testing.T, _, dst string) {
 			extra := writeFile(t, t.TempDir(), "extra.csv", genRows(day.Add(esRows*time.Minute), 20, "ES", "ibkr"))
 			run(t, "sh", "-c", `cat "$0" >> "$1"`, extra, dst)
 		}, esView(t, esRows+20, false)},
 		{"gio save", "gio", "apt-get install -y libglib2.0-bin", func(t *testing.T, src, dst string) {
 			run(t, "sh", "-c", `gio save "$1" < "$0"`, src, dst)
-		}, edited},
-		{"gio copy", "gio", "apt-get install -y libglib2.0-bin", func(t *testing.T, src, dst string) { run(t, "gio", "copy", src, dst) }, edited},
+		}, ""},
+		{"gio copy", "gio", "apt-get install -y libglib2.0-bin", func(t *testing.T, src, dst string) { run(t, "gio", "copy", src, dst) }, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +182,11 @@ func TestCopyClients(t *testing.T) {
 			m := esMount(t)
 			src := writeFile(t, t.TempDir(), "ES.csv", edited)
 			tc.do(t, src, filepath.Join(m.mnt, "ES.csv"))
-			checkES(t, m, tc.want)
+			if tc.want == "" {
+				checkMerged(t, m)
+			} else {
+				checkES(t, m, tc.want)
+			}
 		})
 	}
 }
