@@ -59,31 +59,32 @@ func (d *versionsDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.At
 	return 0
 }
 
-// subfolders returns the names of the folders directly inside d: the next
-// path segment of every dataset below it.
+// subfolders returns the names of the folders directly inside d: the
+// datasets and folders directly inside d's path in the store (one folder
+// read, not a walk of every dataset: find visits every folder).
 func (d *versionsDir) subfolders() ([]string, error) {
-	names, err := d.fsys.st.DatasetNames()
+	datasets, folders, err := d.fsys.st.ListFolder(d.path)
 	if err != nil {
 		return nil, err
 	}
-	prefix := d.path
-	if prefix != "" {
-		prefix += "/"
-	}
 	seen := map[string]bool{}
 	var out []string
-	for _, n := range names {
-		rest, ok := strings.CutPrefix(n, prefix)
-		if !ok || rest == "" {
-			continue
-		}
-		seg, _, _ := strings.Cut(rest, "/")
-		if !seen[seg] {
-			seen[seg] = true
-			out = append(out, seg)
+	for _, n := range append(folders, entryNames(datasets)...) {
+		_, base := splitDataset(n)
+		if !seen[base] {
+			seen[base] = true
+			out = append(out, base)
 		}
 	}
 	return out, nil
+}
+
+func entryNames(es []store.Entry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Name
+	}
+	return out
 }
 
 // versions lists the retained version numbers of d's dataset (one read of
@@ -183,18 +184,24 @@ func (d *versionsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 			}
 		}
 	}
-	dirs, err := d.subfolders()
-	if err != nil {
-		return nil, translateError(f.log, "lookup", versionsDirName, err)
+	// A folder here is a dataset or a store folder of that name: asked of
+	// that name alone.
+	p := joinPath(d.path, name)
+	if store.ValidName(p) != nil {
+		return nil, syscall.ENOENT
 	}
-	for _, n := range dirs {
-		if n == name {
-			p := joinPath(d.path, name)
-			f.fillDirAttr(&out.Attr, 0o555)
-			return d.NewInode(ctx, &versionsDir{fsys: f, path: p}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("versions", p), Gen: 1}), 0
+	_, err := f.st.Stat(p)
+	if errors.Is(err, store.ErrNotFound) {
+		var ok bool
+		if ok, err = f.st.FolderExists(p); err == nil && !ok {
+			return nil, syscall.ENOENT
 		}
 	}
-	return nil, syscall.ENOENT
+	if err != nil {
+		return nil, translateError(f.log, "lookup", versionsDirName+"/"+p, err)
+	}
+	f.fillDirAttr(&out.Attr, 0o555)
+	return d.NewInode(ctx, &versionsDir{fsys: f, path: p}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("versions", p), Gen: 1}), 0
 }
 
 // versionIno is the inode of one (dataset, version, view) under .versions;
