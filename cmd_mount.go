@@ -59,7 +59,7 @@ func newMountCommand(g *globalOptions) *cli.Command {
 				"bcfs mount --daemon --log-file ~/bcfs.log ~/mnt   # returns once the mount serves",
 				"bcfs mount --read-only --allow-other --store /srv/bars /mnt/bars",
 				"bcfs mount --demo --store /tmp/bcfs-demo /tmp/bcfs-mnt"),
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			storeFlag(g),
 			&cli.BoolFlag{Name: "read-only", Usage: "refuse every write with EROFS", Destination: &o.ReadOnly},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users in (mode bits apply)", Destination: &o.AllowOther},
@@ -70,7 +70,7 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			&cli.DurationFlag{Name: "daemon-timeout", Value: time.Minute, Usage: "with --daemon, give up (and stop the mount) if it does not serve within `DURATION`", Destination: &o.DaemonTimeout},
 			&cli.StringFlag{Name: "log-file", Usage: "append the log to `FILE` instead of stderr (SIGHUP reopens it)", Destination: &o.LogFile},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "on SIGTERM, wait at most `DURATION` for ingests and open files before detaching", Destination: &o.DrainTimeout},
-		},
+		}, s3MountFlags(g)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError{errors.New("mount needs exactly one MOUNTPOINT")}
@@ -268,11 +268,13 @@ func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
 		// cache keeps the process near what --cache-mb promises.
 		debug.SetMemoryLimit((o.CacheMB + 256) << 20)
 	}
+	g.S3.diskCache = true
 	st, err := openStore(g, store.Options{CacheBytes: o.CacheMB << 20, Logger: log, ReadOnly: o.ReadOnly})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	st.WatchJournal(ctx, g.S3.Refresh)
 	if o.Demo {
 		list, err := st.List()
 		if err != nil {

@@ -28,6 +28,7 @@ const (
 type globalOptions struct {
 	Store   string
 	Verbose bool
+	S3      s3StoreOptions // a store on S3 (cmd_s3store.go)
 	// Args is the command line as run (flags first), for mount --daemon
 	// to start itself again.
 	Args []string
@@ -121,7 +122,8 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "store", Value: "./bcfs-store", EnvVars: []string{"BCFS_STORE"}, Usage: "the store, a `DIR`", Destination: &g.Store},
+			&cli.StringFlag{Name: "store", Value: "./bcfs-store", EnvVars: []string{"BCFS_STORE"}, Usage: "the store, a `DIR` or s3://bucket/prefix", Destination: &g.Store},
+			workDirFlag(g),
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to stderr", Destination: &g.Verbose},
 		},
 		Commands: []*cli.Command{
@@ -161,7 +163,8 @@ func setUsageErrors(cmds []*cli.Command, f cli.OnUsageErrorFunc) {
 // helpEnvironment ends the top-level help.
 const helpEnvironment = `
 ENVIRONMENT:
-   BCFS_STORE      the store when --store is not given (else ./bcfs-store)
+   BCFS_STORE      the store when --store is not given (else ./bcfs-store); a folder or s3://bucket/prefix
+   BCFS_WORK_DIR   local work folder of a store on S3 (else under the user's cache folder)
    NOTIFY_SOCKET   set by systemd for Type=notify units: mount reports READY=1 once it serves
    GOMEMLIMIT      Go's soft memory limit; mount otherwise sets it to --cache-mb + 256 MB
    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE
@@ -198,6 +201,9 @@ func logger(g *globalOptions, w io.Writer) *slog.Logger {
 func openStore(g *globalOptions, opt store.Options) (*store.Store, error) {
 	if opt.Logger == nil {
 		opt.Logger = logger(g, os.Stderr)
+	}
+	if isS3Store(g.Store) {
+		return openS3Store(g, opt)
 	}
 	return store.Open(g.Store, opt)
 }

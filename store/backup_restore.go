@@ -89,7 +89,7 @@ type restoreSource struct {
 type restorer struct {
 	s       *Store
 	opt     RestoreOptions
-	local   *backend.Local
+	local   backend.Backend // the store's own objects (storeBackend)
 	sources []*restoreSource
 
 	mu       sync.Mutex // protects warnings
@@ -123,7 +123,7 @@ func (s *Store) Restore(ctx context.Context, sources []RestoreSource, opt Restor
 	if opt.Progress == nil {
 		opt.Progress = new(Progress)
 	}
-	local, err := backend.NewLocal(s.dir, false)
+	local, err := s.storeBackend()
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +427,7 @@ func (r *restorer) fetch(ctx context.Context, ds string, p metastore.Partition) 
 			r.opt.Progress.Bytes.Add(p.Size)
 			return "store", false, nil
 		}
-		return "", false, fmt.Errorf("%s/%s exists with other content (SHA-256 %s, want %s)", r.local.Root(), name, sum, p.SHA256)
+		return "", false, fmt.Errorf("%s/%s exists with other content (SHA-256 %s, want %s)", r.local.Location(), name, sum, p.SHA256)
 	}
 	key := dataKey(p.SHA256)
 	for _, src := range r.sources {
@@ -462,7 +462,7 @@ func (r *restorer) fetch(ctx context.Context, ds string, p metastore.Partition) 
 	return "", false, fmt.Errorf("partition %s (SHA-256 %s): no source has an intact copy", p.Path, p.SHA256)
 }
 
-func localSHA256(ctx context.Context, l *backend.Local, name string) (string, error) {
+func localSHA256(ctx context.Context, l backend.Backend, name string) (string, error) {
 	o, err := l.Open(ctx, name)
 	if err != nil {
 		return "", err

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -84,7 +83,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	s := &Store{dir: abs, fs: opt.FS, opt: opt, log: opt.Logger,
 		heads: map[string]*metastore.Manifest{}, pins: map[string]int{}, subs: map[int]func(string){}}
 	if opt.ReadOnly {
-		if _, err := os.Stat(filepath.Join(abs, "bcfs.json")); err != nil {
+		if _, err := opt.FS.Stat(filepath.Join(abs, "bcfs.json")); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", abs, err)
 		}
 	} else {
