@@ -132,6 +132,8 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 			newLogCommand(g),
 			newDiffCommand(g),
 			newRollbackCommand(g),
+			newPolicyCommand(g),
+			newCleanupCommand(g),
 			newLsCommand(g),
 			newStatsCommand(g),
 			newVerifyCommand(g),

@@ -16,6 +16,22 @@ type StoreConfig struct {
 	// BackupTargets are the places `bcfs backup` copies to, in the order
 	// added. Only names and URLs: credentials come from the environment.
 	BackupTargets []BackupTarget `json:"backup_targets,omitempty"`
+	// RetentionPolicies are matched against dataset names in the order
+	// added; the first match applies (bcfs policy, bcfs cleanup).
+	RetentionPolicies []RetentionPolicy `json:"retention_policies,omitempty"`
+	// TrashPeriod is how long cleanup leaves deleted datasets restorable
+	// in the trash ("" means 7 days); durations as "90d", "12h".
+	TrashPeriod string `json:"trash_period,omitempty"`
+}
+
+// RetentionPolicy is one rule of the store's data lifecycle. Durations are
+// strings with units d, h, m, s ("90d"); empty means the bound is not set.
+type RetentionPolicy struct {
+	Pattern           string `json:"pattern"`                        // glob over dataset names; * and ? match '/' too
+	DeleteAfter       string `json:"delete_after,omitempty"`         // trash a dataset whose last commit is older
+	KeepVersions      int    `json:"keep_versions,omitempty"`        // keep at least the newest N versions
+	KeepHistory       string `json:"keep_history,omitempty"`         // keep versions committed within this
+	DropRowsOlderThan string `json:"drop_rows_older_than,omitempty"` // rows with older timestamps leave the head
 }
 
 // LoadOrCreateConfig reads root/bcfs.json, creating the root and the file

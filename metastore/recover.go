@@ -33,6 +33,9 @@ type GCOptions struct {
 	Pinned map[string]bool
 	// DryRun computes what would be removed and removes nothing.
 	DryRun bool
+	// Dropped (dry run only) lists versions to treat as dropped by
+	// DropVersions at the given time, as if their tombstones existed.
+	Dropped map[int64]time.Time
 }
 
 // GCResult says what Collect removed (or would remove).
@@ -86,6 +89,7 @@ func Collect(fsys FS, dir string, opt GCOptions) (GCResult, error) {
 		return res, err // no versions: nothing is known to be garbage
 	}
 	referenced := map[string]bool{}
+	var pretendOld []sizedFile // dry run: tombstones DropVersions would write
 	for _, v := range vs {
 		m, err := Load(fsys, dir, v)
 		if errors.Is(err, ErrNotFound) {
@@ -93,6 +97,11 @@ func Collect(fsys FS, dir string, opt GCOptions) (GCResult, error) {
 		}
 		if err != nil {
 			return res, fmt.Errorf("recover %s: partition GC skipped: %w", dir, err)
+		}
+		if at, ok := opt.Dropped[v]; ok && opt.DryRun && at.Before(cutoff) {
+			data, _ := Encode(m)
+			pretendOld = append(pretendOld, sizedFile{path: filepath.Join(dir, LogDir, droppedPrefix+manifestBase(v)), size: int64(len(data))})
+			continue
 		}
 		addRefs(referenced, m)
 	}
@@ -132,7 +141,7 @@ func Collect(fsys FS, dir string, opt GCOptions) (GCResult, error) {
 		res.Partitions++
 	}
 	// Tombstones last: a crash before this leaves them for the next run.
-	for _, t := range oldTombs {
+	for _, t := range append(oldTombs, pretendOld...) {
 		if err := remove(t.path, t.size); err != nil {
 			return res, err
 		}
@@ -188,25 +197,24 @@ func tombstoneRefs(fsys FS, dir string, cutoff time.Time, referenced map[string]
 }
 
 // DropVersions removes the given versions of a dataset (retention), oldest
-// first, and returns the bytes of the manifests removed. For each, a
+// first. For each, a
 // tombstone holding the manifest is written first, then the manifest is
 // removed and _log fsynced: a crash leaves either the version or its
 // tombstone (or both, and the next run finishes). The head (the highest
 // version that decodes) is never dropped. Their partition files are
 // garbage for Collect once no other version references them and the
 // tombstone is older than the grace period.
-func DropVersions(fsys FS, dir string, versions []int64, dryRun bool) (int64, error) {
+func DropVersions(fsys FS, dir string, versions []int64) error {
 	head, err := Head(fsys, dir)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	vs := slices.Clone(versions)
 	slices.Sort(vs)
 	logDir := filepath.Join(dir, LogDir)
-	var bytes int64
 	for _, v := range vs {
 		if v >= head.Version {
-			return bytes, fmt.Errorf("drop version %d of %s: it is the head (%d) or newer", v, dir, head.Version)
+			return fmt.Errorf("drop version %d of %s: it is the head (%d) or newer", v, dir, head.Version)
 		}
 		name := filepath.Join(dir, filepath.FromSlash(ManifestName(v)))
 		data, err := readFile(fsys, name)
@@ -214,25 +222,19 @@ func DropVersions(fsys FS, dir string, versions []int64, dryRun bool) (int64, er
 			continue // dropped meanwhile
 		}
 		if err != nil {
-			return bytes, err
-		}
-		bytes += int64(len(data))
-		if dryRun {
-			continue
+			return err
 		}
 		if err := replaceFile(fsys, filepath.Join(logDir, droppedPrefix+manifestBase(v)), data); err != nil {
-			return bytes, fmt.Errorf("drop version %d of %s: %w", v, dir, err)
+			return fmt.Errorf("drop version %d of %s: %w", v, dir, err)
 		}
 		if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return bytes, fmt.Errorf("drop version %d of %s: %w", v, dir, err)
+			return fmt.Errorf("drop version %d of %s: %w", v, dir, err)
 		}
 	}
-	if !dryRun && len(vs) > 0 {
-		if err := fsys.SyncDir(logDir); err != nil {
-			return bytes, err
-		}
+	if len(vs) > 0 {
+		return fsys.SyncDir(logDir)
 	}
-	return bytes, nil
+	return nil
 }
 
 func addRefs(referenced map[string]bool, m *Manifest) {

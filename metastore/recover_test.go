@@ -83,7 +83,7 @@ func TestRecover(t *testing.T) {
 			touch(t, dir, youngTemp, time.Now())
 			touch(t, dir, unrefYoung, time.Now())
 
-			if _, err := DropVersions(OS, dir, tc.drop, false); err != nil {
+			if err := DropVersions(OS, dir, tc.drop); err != nil {
 				t.Fatal(err)
 			}
 			for _, v := range tc.drop {

@@ -24,9 +24,10 @@ const (
 	DocCache   = "cache.json"
 	DocErrors  = "errors.json"  // the last failures, oldest first
 	DocBackups = "backups.json" // the last backup result per target
+	DocCleanup = CleanupFile    // the last cleanup report
 )
 
-var fixedDocs = []string{DocBackups, DocCache, DocErrors, DocIndex, DocSummary}
+var fixedDocs = []string{DocBackups, DocCache, DocCleanup, DocErrors, DocIndex, DocSummary}
 
 // MetadataNames lists every document of .metadata/: the fixed ones, then
 // "<dataset>.json" for each dataset (with its folder path) and for each name
@@ -186,6 +187,12 @@ func (s *Store) MetadataDoc(name string) ([]byte, error) {
 			return nil, err
 		}
 		v = fails
+	case DocCleanup:
+		last, err := s.LastCleanup()
+		if err != nil {
+			return nil, err
+		}
+		v = map[string]any{"last_cleanup": last}
 	case DocBackups:
 		last, err := s.LastBackups()
 		if err != nil {

@@ -294,4 +294,3 @@ func (s *Store) Rollback(ctx context.Context, name string, to int64) (*RollbackR
 	}
 	return res, err
 }
-
