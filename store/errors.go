@@ -20,3 +20,18 @@ var (
 	// ErrCorrupt: stored data does not match its manifest.
 	ErrCorrupt = errors.New("store data corrupt")
 )
+
+// Errors of the namespace (namespace.go): what a file operation on a name
+// of that kind cannot do.
+var (
+	// ErrNotPermitted: the operation has no meaning for this kind of name
+	// (a folder named like a view, writing into .metadata or .trash).
+	ErrNotPermitted = errors.New("operation not permitted")
+	// ErrIsFolder: a file operation on a folder.
+	ErrIsFolder = errors.New("is a folder")
+	// ErrNotFolder: a folder operation on a file.
+	ErrNotFolder = errors.New("not a folder")
+	// ErrWriterDied: the process writing a view was killed before it
+	// closed the file; nothing it wrote was ingested.
+	ErrWriterDied = errors.New("the writing process was killed before closing the file; nothing was ingested")
+)

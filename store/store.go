@@ -308,7 +308,8 @@ func (s *Store) Rmdir(folder string) error {
 	return s.fs.Remove(p)
 }
 
-// Rename gives a dataset a new name.
+// Rename gives a dataset a new name: one rename of its dir, with every
+// version. Datasets nested in it ("A/B" under "A") stay where they are.
 func (s *Store) Rename(oldName, newName string) error {
 	if s.opt.ReadOnly {
 		return ErrReadOnly
@@ -329,12 +330,21 @@ func (s *Store) Rename(oldName, newName string) error {
 	defer mu.Unlock()
 	dst := s.datasetDir(newName)
 	if _, err := s.fs.Stat(dst); err == nil {
-		// A folder of that name exists (holding other datasets): the
-		// dataset's files move into it.
-		if _, err := s.fs.Stat(filepath.Join(dst, "_log")); err == nil {
-			return fmt.Errorf("dataset %q: %w", newName, ErrExists)
+		return fmt.Errorf("rename %q: a folder %q exists: %w", oldName, newName, ErrExists)
+	}
+	if subs, _ := s.subFolders(s.datasetDir(oldName)); len(subs) > 0 {
+		// Its folder holds other datasets, which keep their names: move
+		// it through the trash, whose moves handle exactly that.
+		e, err := s.trashLocked(oldName, s.mustHead(oldName), "renamed to "+newName)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("rename onto folder %q: %w", newName, ErrExists)
+		mu2 := s.lockDataset(newName)
+		defer mu2.Unlock()
+		if err := s.restoreLocked(e, newName); err != nil {
+			return fmt.Errorf("rename %q to %q: %w (the dataset is in the trash as %s)", oldName, newName, err, e.ID)
+		}
+		return nil
 	}
 	if err := s.fs.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
@@ -342,13 +352,92 @@ func (s *Store) Rename(oldName, newName string) error {
 	if err := s.fs.Rename(s.datasetDir(oldName), dst); err != nil {
 		return fmt.Errorf("rename %q to %q: %w", oldName, newName, err)
 	}
-	s.mu.Lock()
-	delete(s.heads, oldName)
-	delete(s.heads, newName)
-	s.mu.Unlock()
+	s.dropHead(oldName)
+	s.dropHead(newName)
 	s.notify(oldName)
 	s.notify(newName)
 	return nil
+}
+
+func (s *Store) mustHead(name string) *metastore.Manifest {
+	m, _ := s.head(name)
+	if m == nil {
+		m = &metastore.Manifest{}
+	}
+	return m
+}
+
+// RenameFolder moves a folder and every dataset and folder under it in one
+// rename of its store folder, so a crash leaves all of it on one side. A
+// folder that is also a dataset ("yahoo" beside "yahoo/AAPL") is not
+// renamed: its dataset would move too. It returns the dataset names that
+// changed, old and new.
+func (s *Store) RenameFolder(oldPath, newPath string) ([]string, error) {
+	if s.opt.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	for _, p := range []string{oldPath, newPath} {
+		if err := ValidName(p); err != nil {
+			return nil, err
+		}
+	}
+	if oldPath == newPath {
+		return nil, nil
+	}
+	if strings.HasPrefix(newPath+"/", oldPath+"/") {
+		return nil, fmt.Errorf("rename folder %q into itself (%q): %w", oldPath, newPath, ErrNotPermitted)
+	}
+	src := s.datasetDir(oldPath)
+	if fi, err := s.fs.Stat(src); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("folder %q: %w", oldPath, ErrNotFound)
+	}
+	if _, err := s.fs.Stat(filepath.Join(src, metastore.LogDir)); err == nil {
+		return nil, fmt.Errorf("folder %q is also a dataset (%s.csv); move its datasets one by one: %w", oldPath, oldPath, ErrNotPermitted)
+	}
+	names, err := s.datasetNames()
+	if err != nil {
+		return nil, err
+	}
+	var moved []string
+	for _, n := range names {
+		if strings.HasPrefix(n, oldPath+"/") {
+			moved = append(moved, n)
+		}
+	}
+	// Hold every moving dataset's lock: no ingest may commit into the old
+	// place while its folder moves.
+	for _, n := range moved {
+		mu := s.lockDataset(n)
+		defer mu.Unlock()
+	}
+	dst := s.datasetDir(newPath)
+	if ents, err := s.fs.ReadDir(dst); err == nil {
+		if len(ents) > 0 {
+			return nil, fmt.Errorf("folder %q: %w", newPath, ErrNotEmpty)
+		}
+		if err := s.fs.Remove(dst); err != nil {
+			return nil, err
+		}
+	} else if fi, serr := s.fs.Stat(dst); serr == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("%q: %w", newPath, ErrNotFolder)
+	}
+	if err := s.fs.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return nil, err
+	}
+	if err := s.fs.Rename(src, dst); err != nil {
+		return nil, fmt.Errorf("rename folder %q to %q: %w", oldPath, newPath, err)
+	}
+	changed := make([]string, 0, 2*len(moved))
+	for _, n := range moved {
+		nn := newPath + strings.TrimPrefix(n, oldPath)
+		s.dropHead(n)
+		s.dropHead(nn)
+		changed = append(changed, n, nn)
+	}
+	for _, n := range changed {
+		s.notify(n)
+	}
+	return changed, nil
 }
 
 // Subscribe calls fn after each commit, delete or rename made through this
