@@ -20,8 +20,10 @@ func newTrashCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "trash",
 		Usage: "list, restore or empty deleted datasets (every version is kept until emptied)",
-		Description: examples("bcfs trash ls", "bcfs trash restore ES_1min", "bcfs trash restore ES_1min --as ES_1min_old",
-			"bcfs trash empty --older-than 30d"),
+		Description: "Deleting a dataset through the mount (rm, rm -r, a merging rename) moves it, every version, to\n" +
+			"the store's trash. Nothing empties the trash by itself.\n\n" +
+			examples("bcfs trash ls", "bcfs trash restore ES_1min", "bcfs trash restore --as ES_old ES_1min",
+				"bcfs trash empty --older-than 30d"),
 		Subcommands: []*cli.Command{
 			{
 				Name:        "ls",

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -21,13 +22,13 @@ import (
 type dirNode struct {
 	fs.Inode
 	fsys *FS
-	path string // folder path relative to the root; fixed (folders are not renamed)
 }
 
 var (
 	_ = (fs.NodeLookuper)((*dirNode)(nil))
 	_ = (fs.NodeReaddirer)((*dirNode)(nil))
 	_ = (fs.NodeGetattrer)((*dirNode)(nil))
+	_ = (fs.NodeSetattrer)((*dirNode)(nil))
 	_ = (fs.NodeCreater)((*dirNode)(nil))
 	_ = (fs.NodeMkdirer)((*dirNode)(nil))
 	_ = (fs.NodeRmdirer)((*dirNode)(nil))
@@ -37,10 +38,15 @@ var (
 	_ = (fs.NodeStatfser)((*dirNode)(nil))
 )
 
-const metadataDir = ".metadata"
+const metadataDir = store.MetadataDirName
+
+// dirEntryTimeout is how long the kernel may trust a folder, scratch or
+// .metadata name. View names are not cached at all (Options.EntryTimeout
+// is 0), so an open that starts after a commit returned sees it.
+const dirEntryTimeout = time.Second
 
 func (d *dirNode) scratchPath(name string) string {
-	return filepath.Join(d.fsys.st.ScratchDir(), filepath.FromSlash(joinPath(d.path, name)))
+	return d.fsys.ns.ScratchPath(joinPath(d.dirPath(), name))
 }
 
 func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -48,66 +54,88 @@ func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOu
 	return 0
 }
 
+// Setattr of a folder: owner and mode are the mount's (--uid, --gid,
+// --umask); a change to anything else is refused, never ignored.
+func (d *dirNode) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	d.fsys.fillDirAttr(&out.Attr, d.fsys.dirMode())
+	return d.fsys.checkOwnerMode(in, &out.Attr)
+}
+
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	var s syscall.Statfs_t
 	if err := syscall.Statfs(d.fsys.st.Dir(), &s); err != nil {
-		return translateError(d.fsys.log, "statfs", d.path, err)
+		return translateError(d.fsys.log, "statfs", d.dirPath(), err)
 	}
 	out.FromStatfsT(&s)
 	return 0
 }
 
-// folderExists reports whether folder p exists in the store (reading only
-// p, not every folder).
-func (f *FS) folderExists(p string) (bool, error) { return f.st.FolderExists(p) }
+// dirPath is the folder's path from the mount root ("" for the root),
+// taken from the inode tree so that it follows folder renames.
+func (d *dirNode) dirPath() string {
+	if d == d.fsys.root {
+		return ""
+	}
+	return d.Path(d.fsys.root.EmbeddedInode())
+}
 
 func (d *dirNode) dirInode(ctx context.Context, p string) *fs.Inode {
-	return d.NewInode(ctx, &dirNode{fsys: d.fsys, path: p},
+	return d.NewInode(ctx, &dirNode{fsys: d.fsys},
 		fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("dir", p), Gen: 1})
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	f := d.fsys
-	if d.path == "" && name == metadataDir {
-		ch := d.NewInode(ctx, &metaDir{fsys: f},
-			fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("meta", ""), Gen: 1})
-		ch.Operations().(*metaDir).fill(&out.Attr)
+	n, err := f.ns.Classify(d.dirPath(), name)
+	if err != nil {
+		return nil, translateError(f.log, "lookup", joinPath(d.dirPath(), name), err)
+	}
+	switch n.Kind {
+	case store.KindReserved:
+		out.SetEntryTimeout(dirEntryTimeout)
+		if name == versionsDirName {
+			return f.lookupVersions(ctx, &d.Inode, out), 0
+		}
+		if name == metadataDir {
+			ch := d.NewInode(ctx, &metaDir{fsys: f},
+				fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("meta", ""), Gen: 1})
+			ch.Operations().(*metaDir).fill(&out.Attr)
+			return ch, 0
+		}
+		ch := d.NewInode(ctx, &trashDir{fsys: f},
+			fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("trash", ""), Gen: 1})
+		ch.Operations().(*trashDir).fill(&out.Attr)
 		return ch, 0
-	}
-	if d.path == "" && name == versionsDirName {
-		return f.lookupVersions(ctx, &d.Inode, out), 0
-	}
-	kind, ds, view := classify(d.path, name)
-	switch kind {
-	case kindInvalid:
+	case store.KindInvalid:
 		return nil, syscall.ENOENT
-	case kindView:
-		e, err := f.st.Stat(ds)
+	case store.KindView:
+		e, err := f.st.Stat(n.Dataset)
 		if err == nil {
-			ch := f.viewInode(ctx, &d.Inode, e, view)
+			ch := f.viewInode(ctx, &d.Inode, e, n.View)
 			ch.Operations().(*viewNode).fill(&out.Attr)
 			return ch, 0
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return nil, translateError(f.log, "lookup", ds, err)
+			return nil, translateError(f.log, "lookup", n.Dataset, err)
 		}
-		if p := f.pendingFor(ds, view); p != nil {
+		if p := f.pendingFor(n.Dataset, n.View); p != nil {
 			ch := d.NewInode(ctx, p, fs.StableAttr{Mode: syscall.S_IFREG, Ino: p.ino, Gen: 1})
 			p.fill(&out.Attr)
 			return ch, 0
 		}
+		if f.ns.Gone(n, callerOf(ctx)) {
+			// The other view of a dataset this process just removed
+			// (rm X.csv X.parquet, rm -r): a name it may still unlink.
+			g := &goneNode{fsys: f}
+			ch := d.NewInode(ctx, g, fs.StableAttr{Mode: syscall.S_IFREG, Ino: hashIno("gone", n.Path, time.Now().UnixNano()), Gen: 1})
+			g.fill(&out.Attr)
+			return ch, 0
+		}
 		return nil, syscall.ENOENT
-	}
-	child := joinPath(d.path, name)
-	if store.ValidName(child) == nil {
-		ok, err := f.folderExists(child)
-		if err != nil {
-			return nil, translateError(f.log, "lookup", child, err)
-		}
-		if ok {
-			f.fillDirAttr(&out.Attr, f.dirMode())
-			return d.dirInode(ctx, child), 0
-		}
+	case store.KindFolder:
+		out.SetEntryTimeout(dirEntryTimeout)
+		f.fillDirAttr(&out.Attr, f.dirMode())
+		return d.dirInode(ctx, n.Path), 0
 	}
 	var st syscall.Stat_t
 	if err := syscall.Lstat(d.scratchPath(name), &st); err != nil {
@@ -118,19 +146,21 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		return nil, syscall.ENOENT
 	}
 	out.FromStat(&st)
+	f.shareAttr(&out.Attr)
+	out.SetEntryTimeout(dirEntryTimeout)
 	return d.scratchInode(ctx, &st), 0
 }
 
 func (d *dirNode) scratchInode(ctx context.Context, st *syscall.Stat_t) *fs.Inode {
-	return d.NewInode(ctx, &fs.LoopbackNode{RootData: d.fsys.scratch},
+	return d.NewInode(ctx, &scratchNode{LoopbackNode: fs.LoopbackNode{RootData: d.fsys.scratch}, fsys: d.fsys},
 		fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: st.Ino, Gen: 1})
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	f := d.fsys
-	entries, err := f.listDir(d.path)
+	entries, err := f.listDir(d.dirPath())
 	if err != nil {
-		return nil, translateError(f.log, "readdir", d.path, err)
+		return nil, translateError(f.log, "readdir", d.dirPath(), err)
 	}
 	return fs.NewListDirStream(entries), 0
 }
@@ -141,6 +171,7 @@ func (f *FS) listDir(dir string) ([]fuse.DirEntry, error) {
 	if dir == "" {
 		byName[metadataDir] = fuse.DirEntry{Name: metadataDir, Mode: syscall.S_IFDIR, Ino: hashIno("meta", "")}
 		byName[versionsDirName] = fuse.DirEntry{Name: versionsDirName, Mode: syscall.S_IFDIR, Ino: hashIno("versions", "")}
+		byName[store.TrashDirName] = fuse.DirEntry{Name: store.TrashDirName, Mode: syscall.S_IFDIR, Ino: hashIno("trash", "")}
 	}
 	// One folder of the store, not a listing of every dataset: find and
 	// ls -lR read every folder.
@@ -159,15 +190,19 @@ func (f *FS) listDir(dir string) ([]fuse.DirEntry, error) {
 		_, base := splitDataset(p)
 		byName[base] = fuse.DirEntry{Name: base, Mode: syscall.S_IFDIR, Ino: hashIno("dir", p)}
 	}
-	f.mu.Lock()
-	for ds, p := range f.pending {
-		parent, base := splitDataset(ds)
-		n := base + p.view.Ext()
-		if _, ok := byName[n]; !ok && parent == dir {
-			byName[n] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: p.ino}
+	// Datasets being created, by the view names being written.
+	for _, n := range f.ns.Creating(dir) {
+		if _, ok := byName[n]; ok {
+			continue
 		}
+		var ino uint64
+		if v := store.ParseName(dir, n); v.Kind == store.KindView {
+			if p := f.pendingFor(v.Dataset, v.View); p != nil {
+				ino = p.ino
+			}
+		}
+		byName[n] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: ino}
 	}
-	f.mu.Unlock()
 	scratch, err := os.ReadDir(filepath.Join(f.st.ScratchDir(), filepath.FromSlash(dir)))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -206,41 +241,48 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	if errno := f.writable(); errno != 0 {
 		return nil, nil, 0, errno
 	}
-	if d.path == "" && name == metadataDir {
-		return nil, nil, 0, syscall.EEXIST
+	n, err := f.ns.Classify(d.dirPath(), name)
+	if err != nil {
+		return nil, nil, 0, translateError(f.log, "create", n.Path, err)
 	}
-	kind, ds, view := classify(d.path, name)
-	switch kind {
-	case kindInvalid:
-		return nil, nil, 0, syscall.EINVAL
-	case kindView:
-		e, err := f.st.Stat(ds)
-		if err == nil {
+	switch n.Kind {
+	case store.KindReserved, store.KindFolder:
+		return nil, nil, 0, syscall.EEXIST
+	case store.KindInvalid:
+		return nil, nil, 0, translateError(f.log, "create", n.Path, store.ErrInvalidName)
+	case store.KindView:
+		exists, err := f.ns.PrepareWrite(n, callerOf(ctx))
+		if err != nil {
+			return nil, nil, 0, translateError(f.log, "create", n.Dataset, err)
+		}
+		if exists {
+			e, err := f.st.Stat(n.Dataset)
+			if err != nil {
+				return nil, nil, 0, translateError(f.log, "create", n.Dataset, err)
+			}
 			if flags&syscall.O_EXCL != 0 {
 				return nil, nil, 0, syscall.EEXIST
 			}
-			ch := f.viewInode(ctx, &d.Inode, e, view)
-			fh, errno := f.newWriteHandle(ds, name, flags, nil)
+			ch := f.viewInode(ctx, &d.Inode, e, n.View)
+			fh, errno := f.newWriteHandle(n.Dataset, name, n.View, e.Version, flags, nil)
 			if errno != 0 {
 				return nil, nil, 0, errno
 			}
+			if c, ok := fuse.FromContext(ctx); ok {
+				fh.pid = c.Pid
+			}
+			ch.Operations().(*viewNode).addWriter(fh)
 			ch.Operations().(*viewNode).fill(&out.Attr)
 			return ch, fh, fuse.FOPEN_DIRECT_IO, 0
 		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, 0, translateError(f.log, "create", ds, err)
-		}
-		p := f.pendingNode(ds, view)
+		p := f.pendingNode(n.Dataset, n.View)
 		ch := d.NewInode(ctx, p, fs.StableAttr{Mode: syscall.S_IFREG, Ino: p.ino, Gen: 1})
-		fh, errno := f.newWriteHandle(ds, name, flags, p)
+		fh, errno := f.newWriteHandle(n.Dataset, name, n.View, 0, flags, p)
 		if errno != 0 {
 			return nil, nil, 0, errno
 		}
 		p.fill(&out.Attr)
 		return ch, fh, fuse.FOPEN_DIRECT_IO, 0
-	}
-	if ok, _ := f.folderExists(joinPath(d.path, name)); ok {
-		return nil, nil, 0, syscall.EEXIST
 	}
 	p := d.scratchPath(name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -257,30 +299,18 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, fs.ToErrno(err)
 	}
 	out.FromStat(&st)
+	f.shareAttr(&out.Attr)
+	out.SetEntryTimeout(dirEntryTimeout)
 	return d.scratchInode(ctx, &st), fs.NewLoopbackFile(fd), 0, 0
 }
 
+// Symlink is refused everywhere in the mount: a link made through it could
+// point bcfs's own file operations (scratch files) outside the store.
 func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	f := d.fsys
-	if errno := f.writable(); errno != 0 {
+	if errno := d.fsys.writable(); errno != 0 {
 		return nil, errno
 	}
-	if kind, _, _ := classify(d.path, name); kind != kindScratch {
-		return nil, syscall.EPERM // a view name is a dataset, never a link
-	}
-	p := d.scratchPath(name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, translateError(f.log, "symlink", p, err)
-	}
-	if err := syscall.Symlink(target, p); err != nil {
-		return nil, fs.ToErrno(err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Lstat(p, &st); err != nil {
-		return nil, fs.ToErrno(err)
-	}
-	out.FromStat(&st)
-	return d.scratchInode(ctx, &st), 0
+	return nil, syscall.EPERM
 }
 
 func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -288,18 +318,13 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if errno := f.writable(); errno != 0 {
 		return nil, errno
 	}
-	if d.path == "" && name == metadataDir {
-		return nil, syscall.EEXIST
-	}
-	child := joinPath(d.path, name)
-	if fi, err := os.Lstat(d.scratchPath(name)); err == nil && !fi.IsDir() {
-		return nil, syscall.EEXIST // a scratch file has that name
-	}
-	if err := f.st.Mkdir(child); err != nil {
-		return nil, translateError(f.log, "mkdir", child, err)
+	n := store.ParseName(d.dirPath(), name)
+	if err := f.ns.Mkdir(n); err != nil {
+		return nil, translateError(f.log, "mkdir", n.Path, err)
 	}
 	f.fillDirAttr(&out.Attr, f.dirMode())
-	return d.dirInode(ctx, child), 0
+	out.SetEntryTimeout(dirEntryTimeout)
+	return d.dirInode(ctx, n.Path), 0
 }
 
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
@@ -307,18 +332,10 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if errno := f.writable(); errno != 0 {
 		return errno
 	}
-	if d.path == "" && name == metadataDir {
-		return syscall.EPERM
+	n := store.ParseName(d.dirPath(), name)
+	if err := f.ns.Rmdir(n); err != nil {
+		return translateError(f.log, "rmdir", n.Path, err)
 	}
-	child := joinPath(d.path, name)
-	sp := d.scratchPath(name)
-	if ents, err := os.ReadDir(sp); err == nil && len(ents) > 0 {
-		return syscall.ENOTEMPTY // scratch files live in it
-	}
-	if err := f.st.Rmdir(child); err != nil {
-		return translateError(f.log, "rmdir", child, err)
-	}
-	_ = os.Remove(sp)
 	return 0
 }
 
@@ -327,105 +344,98 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno := f.writable(); errno != 0 {
 		return errno
 	}
-	kind, ds, _ := classify(d.path, name)
-	switch kind {
-	case kindInvalid:
-		return syscall.ENOENT
-	case kindView:
-		if err := f.st.Delete(ds); err != nil {
-			return translateError(f.log, "unlink", ds, err)
-		}
-		// The other view's name is still cached; the kernel holds this
-		// folder's lock until we return, so tell it from a goroutine.
-		go f.invalidateDataset(ds)
-		return 0
+	n, err := f.ns.Classify(d.dirPath(), name)
+	if err != nil {
+		return translateError(f.log, "unlink", n.Path, err)
 	}
-	if err := syscall.Unlink(d.scratchPath(name)); err != nil {
-		return fs.ToErrno(err)
+	if err := f.ns.Unlink(n, callerOf(ctx)); err != nil {
+		return translateError(f.log, "unlink", n.Path, err)
+	}
+	if n.Kind == store.KindView {
+		// The other view's name may be cached; the kernel holds this
+		// folder's lock until we return, so tell it from a goroutine.
+		go f.invalidateDataset(n.Dataset)
 	}
 	return 0
 }
 
-// Rename handles three cases: a dataset view onto another view name with the
-// same extension renames the dataset; a scratch file onto a view name ingests
-// it (the rename fails with the ingest's error); scratch onto scratch is a
-// plain rename in the scratch folder.
+// Rename is the namespace's (store.Namespace.Rename); this only adapts
+// flags, finds the folders and tells the kernel which names changed.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	f := d.fsys
 	if errno := f.writable(); errno != 0 {
 		return errno
 	}
-	if _, ok := newParent.(*versionsDir); ok || d.path == "" && name == versionsDirName {
+	if _, ok := newParent.(*versionsDir); ok || d == f.root && name == versionsDirName {
 		return syscall.EROFS
 	}
 	np, ok := newParent.(*dirNode)
 	if !ok {
-		return syscall.EPERM // into .metadata
+		return syscall.EPERM // into .metadata or .trash
 	}
-	if d.path == "" && name == metadataDir || np.path == "" && newName == metadataDir {
-		return syscall.EPERM
+	src, err := f.ns.Classify(d.dirPath(), name)
+	if err != nil {
+		return translateError(f.log, "rename", src.Path, err)
 	}
-	srcKind, srcDS, srcView := classify(d.path, name)
-	dstKind, dstDS, dstView := classify(np.path, newName)
-	if srcKind == kindInvalid || dstKind == kindInvalid {
-		return syscall.EINVAL
+	dst, err := f.ns.Classify(np.dirPath(), newName)
+	if err != nil {
+		return translateError(f.log, "rename", dst.Path, err)
 	}
-	if srcKind == kindScratch && store.ValidName(joinPath(d.path, name)) == nil {
-		if ok, _ := f.folderExists(joinPath(d.path, name)); ok {
-			return syscall.EPERM // folders cannot be renamed (yet)
-		}
+	if errno := f.beginIngest(); errno != 0 {
+		return errno
 	}
-	switch {
-	case srcKind == kindView && dstKind == kindView:
-		if srcView != dstView {
-			return syscall.EINVAL // a.csv -> b.parquet would not convert anything
-		}
-		if flags&unix.RENAME_EXCHANGE != 0 {
-			return syscall.EINVAL
-		}
-		if err := f.st.Rename(srcDS, dstDS); err != nil {
-			return translateError(f.log, "rename", srcDS, err)
-		}
+	res, err := f.ns.Rename(f.ctx, src, dst, callerOf(ctx), store.RenameFlags{
+		NoReplace: flags&unix.RENAME_NOREPLACE != 0, Exchange: flags&unix.RENAME_EXCHANGE != 0})
+	f.inflight.Done()
+	if len(res.Changed) > 0 || dst.Kind == store.KindView {
+		changed := append(res.Changed, dst.Dataset)
+		// The kernel moves its dentry for newName to the source inode;
+		// once the rename returns, make it look the names up again.
 		go func() {
-			f.invalidateDataset(srcDS)
-			f.invalidateDataset(dstDS)
+			for _, ds := range changed {
+				if ds != "" {
+					f.invalidateDataset(ds)
+				}
+			}
 		}()
-		return 0
-	case srcKind == kindView:
-		// Turning a dataset into a scratch file (mv X.csv X.csv~) has no
-		// meaning that keeps the rows; editors fall back to copying.
+	}
+	if err != nil {
+		return translateError(f.log, "rename", src.Path+" -> "+dst.Path, err)
+	}
+	return 0
+}
+
+// scratchNode is a scratch file served loopback-style; its owner is the
+// mount's, so a chown to anyone else is refused rather than ignored.
+type scratchNode struct {
+	fs.LoopbackNode
+	fsys *FS
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*scratchNode)(nil))
+	_ = (fs.NodeSetattrer)((*scratchNode)(nil))
+)
+
+func (n *scratchNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if errno := n.LoopbackNode.Getattr(ctx, fh, out); errno != 0 {
+		return errno
+	}
+	n.fsys.shareAttr(&out.Attr)
+	return 0
+}
+
+func (n *scratchNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if u, ok := in.GetUID(); ok && u != n.fsys.uid {
 		return syscall.EPERM
-	case dstKind == kindView:
-		if flags != 0 {
-			return syscall.EINVAL
-		}
-		src := d.scratchPath(name)
-		fi, err := os.Lstat(src)
-		if err != nil {
-			return fs.ToErrno(err)
-		}
-		if !fi.Mode().IsRegular() {
-			return syscall.EINVAL
-		}
-		errno := f.ingest(dstDS, src, newName)
-		// The kernel moves its dentry for newName to the scratch inode;
-		// once the rename returns, make it look the name up again.
-		go f.invalidateDataset(dstDS)
-		if errno != 0 {
-			return errno
-		}
-		_ = os.Remove(src)
-		return 0
 	}
-	src, dst := d.scratchPath(name), np.scratchPath(newName)
-	if ok, _ := f.folderExists(joinPath(np.path, newName)); ok {
-		return syscall.EISDIR
+	if g, ok := in.GetGID(); ok && g != n.fsys.gid {
+		return syscall.EPERM
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return translateError(f.log, "rename", dst, err)
+	in.Valid &^= fuse.FATTR_UID | fuse.FATTR_GID
+	if errno := n.LoopbackNode.Setattr(ctx, fh, in, out); errno != 0 {
+		return errno
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, uint(flags)); err != nil {
-		return fs.ToErrno(err)
-	}
+	n.fsys.shareAttr(&out.Attr)
 	return 0
 }

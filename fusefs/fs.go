@@ -23,15 +23,26 @@ type Options struct {
 	AllowOther bool // let other users in (mode bits are then enforced by the kernel)
 	Debug      bool // log every FUSE request
 	Logger     *slog.Logger
+	// UID and GID own every file and folder of the mount (rclone's --uid,
+	// --gid); nil means the user running the mount.
+	UID, GID *uint32
+	// Umask clears permission bits of everything in the mount (rclone's
+	// --umask): files are 0666 and folders 0777 minus it. nil means 022.
+	Umask *uint32
 }
 
-// cacheTimeout bounds how long the kernel trusts a name or attributes, so that
-// commits made by other processes (the CLI) show up within this delay.
+// cacheTimeout bounds how long the kernel trusts attributes. View names are
+// never cached (entry timeout 0): each open looks the name up, and the
+// lookup reads the head, so an open that starts after a commit returned -
+// by this mount, the CLI or another mount - sees it (close-to-open). View
+// inodes never change, so their attributes can be cached.
 const cacheTimeout = time.Second
 
 // FS is one mounted view of a store.
 type FS struct {
 	st      *store.Store
+	ns      *store.Namespace
+	umask   uint32
 	opt     Options
 	log     *slog.Logger
 	uid     uint32
@@ -73,6 +84,8 @@ func NewFS(st *store.Store, opt Options) (*FS, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &FS{
 		st:      st,
+		ns:      store.NewNamespace(st),
+		umask:   0o022,
 		opt:     opt,
 		log:     opt.Logger,
 		uid:     uint32(os.Getuid()),
@@ -82,6 +95,15 @@ func NewFS(st *store.Store, opt Options) (*FS, error) {
 		cancel:  cancel,
 		pending: make(map[string]*pendingNode),
 		started: time.Now(),
+	}
+	if opt.UID != nil {
+		f.uid = *opt.UID
+	}
+	if opt.GID != nil {
+		f.gid = *opt.GID
+	}
+	if opt.Umask != nil {
+		f.umask = *opt.Umask & 0o777
 	}
 	f.root = &dirNode{fsys: f}
 	// The loopback scratch nodes compute their backing path relative to
@@ -105,7 +127,7 @@ func Mount(mountpoint string, st *store.Store, opt Options) (*fuse.Server, error
 // needed); otherwise go-fuse falls back to fusermount3.
 func (f *FS) Mount(mountpoint string) (*fuse.Server, error) {
 	timeout := cacheTimeout
-	var negative time.Duration // a new dataset must be visible at once
+	var zero time.Duration // views and new datasets: never cached
 	mo := fuse.MountOptions{
 		FsName:        "bcfs:" + f.st.Dir(),
 		Name:          "bcfs",
@@ -122,18 +144,17 @@ func (f *FS) Mount(mountpoint string) (*fuse.Server, error) {
 		DisableXAttrs: true,
 		Logger:        log.New(slogWriter{f.log}, "", 0),
 	}
-	if f.opt.AllowOther {
-		// Other users pass only what the mode bits allow.
-		mo.Options = append(mo.Options, "default_permissions")
-	}
+	// The kernel enforces the mode bits (--uid, --gid, --umask): with
+	// --allow-other, other users pass only what they allow.
+	mo.Options = append(mo.Options, "default_permissions")
 	if f.opt.ReadOnly {
 		mo.Options = append(mo.Options, "ro")
 	}
 	srv, err := fs.Mount(mountpoint, f.root, &fs.Options{
 		MountOptions:    mo,
-		EntryTimeout:    &timeout,
+		EntryTimeout:    &zero,
 		AttrTimeout:     &timeout,
-		NegativeTimeout: &negative,
+		NegativeTimeout: &zero,
 		UID:             f.uid,
 		GID:             f.gid,
 	})
@@ -253,9 +274,9 @@ func (f *FS) fillAttr(a *fuse.Attr) {
 // since writing a view merges into the dataset.
 func (f *FS) fileMode() uint32 {
 	if f.opt.ReadOnly {
-		return 0o444
+		return 0o444 &^ f.umask
 	}
-	return 0o644
+	return 0o666 &^ f.umask
 }
 
 // fillDirAttr sets the attributes of folders and .metadata folders.
@@ -268,7 +289,30 @@ func (f *FS) fillDirAttr(a *fuse.Attr, mode uint32) {
 
 func (f *FS) dirMode() uint32 {
 	if f.opt.ReadOnly {
-		return 0o555
+		return 0o555 &^ f.umask
 	}
-	return 0o755
+	return 0o777 &^ f.umask
+}
+
+// shareAttr gives a scratch file the mount's owner.
+func (f *FS) shareAttr(a *fuse.Attr) {
+	a.Owner = fuse.Owner{Uid: f.uid, Gid: f.gid}
+}
+
+// checkOwnerMode answers a chmod or chown of a view or folder, whose owner
+// and mode are the mount's: setting them to what they are succeeds (cp -p,
+// cp -a, install, tar do), any other value is refused with EPERM, never
+// accepted and ignored. a holds the current attributes.
+func (f *FS) checkOwnerMode(in *fuse.SetAttrIn, a *fuse.Attr) syscall.Errno {
+	if m, ok := in.GetMode(); ok && m&0o7777 != a.Mode&0o7777 {
+		f.log.Debug("chmod refused: modes are set by mount --umask", "mode", fmt.Sprintf("%o", m))
+		return syscall.EPERM
+	}
+	if u, ok := in.GetUID(); ok && u != a.Uid {
+		return syscall.EPERM
+	}
+	if g, ok := in.GetGID(); ok && g != a.Gid {
+		return syscall.EPERM
+	}
+	return 0
 }

@@ -95,6 +95,7 @@ func mount(t *testing.T, opt Options, prepare func(st *store.Store)) *mounted {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	opt.Debug = os.Getenv("BCFS_FUSE_DEBUG") == "1"
 	fsys, err := NewFS(st, opt)
 	if err != nil {
 		t.Fatal(err)

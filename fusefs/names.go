@@ -9,46 +9,6 @@ import (
 	"bcfs/store"
 )
 
-// nameKind classifies a directory entry name written through the mount.
-type nameKind int
-
-const (
-	// kindScratch: not a dataset view; kept as a real file under the
-	// store's scratch folder (editor temp files, lock files, probes).
-	kindScratch nameKind = iota
-	// kindView: NAME.csv or NAME.parquet with a valid dataset name.
-	kindView
-	// kindInvalid: has a view extension but the dataset name is refused
-	// (for example "a=b.csv"); creating it fails with EINVAL.
-	kindInvalid
-)
-
-// classify tells what name (an entry of folder dir, a slash path relative to
-// the mount root; "" for the root) refers to. For views it also returns the
-// dataset name and view.
-func classify(dir, name string) (nameKind, string, store.View) {
-	var v store.View
-	var stem string
-	switch {
-	case strings.HasSuffix(name, ".csv"):
-		v, stem = store.ViewCSV, strings.TrimSuffix(name, ".csv")
-	case strings.HasSuffix(name, ".parquet"):
-		v, stem = store.ViewParquet, strings.TrimSuffix(name, ".parquet")
-	default:
-		return kindScratch, "", 0
-	}
-	// Hidden names (".x.csv", ".~lock.x.csv#" never gets here) are what
-	// editors use for temporary copies, and the store reserves leading dots.
-	if stem == "" || stem[0] == '.' {
-		return kindScratch, "", 0
-	}
-	ds := joinPath(dir, stem)
-	if store.ValidName(ds) != nil {
-		return kindInvalid, "", 0
-	}
-	return kindView, ds, v
-}
-
 // joinPath joins a folder path ("" for the root) and a child name.
 func joinPath(dir, name string) string {
 	if dir == "" {

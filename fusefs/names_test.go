@@ -19,27 +19,28 @@ import (
 func TestClassify(t *testing.T) {
 	cases := []struct {
 		dir, name string
-		kind      nameKind
+		kind      store.Kind
 		dataset   string
 		view      store.View
 	}{
-		{"", "ES.csv", kindView, "ES", store.ViewCSV},
-		{"yahoo", "AAPL.parquet", kindView, "yahoo/AAPL", store.ViewParquet},
-		{"a/b", "x.y.csv", kindView, "a/b/x.y", store.ViewCSV},
-		{"", ".~lock.ES.csv#", kindScratch, "", 0},
-		{"", ".ES.csv.swp", kindScratch, "", 0},
-		{"", "ES.csv~", kindScratch, "", 0},
-		{"", "4913", kindScratch, "", 0},
-		{"", "lu123.tmp", kindScratch, "", 0},
-		{"", ".hidden.csv", kindScratch, "", 0},
-		{"", ".csv", kindScratch, "", 0},
-		{"", "a=b.csv", kindInvalid, "", 0},
-		{"", "_x.parquet", kindInvalid, "", 0},
-		{"", "back\\slash.csv", kindInvalid, "", 0},
+		{"", "ES.csv", store.KindView, "ES", store.ViewCSV},
+		{"yahoo", "AAPL.parquet", store.KindView, "yahoo/AAPL", store.ViewParquet},
+		{"a/b", "x.y.csv", store.KindView, "a/b/x.y", store.ViewCSV},
+		{"", ".~lock.ES.csv#", store.KindScratch, "", 0},
+		{"", ".ES.csv.swp", store.KindScratch, "", 0},
+		{"", "ES.csv~", store.KindScratch, "", 0},
+		{"", "4913", store.KindScratch, "", 0},
+		{"", "lu123.tmp", store.KindScratch, "", 0},
+		{"", ".hidden.csv", store.KindScratch, "", 0},
+		{"", ".csv", store.KindScratch, "", 0},
+		{"", "a=b.csv", store.KindInvalid, "", 0},
+		{"", "_x.parquet", store.KindInvalid, "", 0},
+		{"", "back\\slash.csv", store.KindInvalid, "", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir+"/"+tc.name, func(t *testing.T) {
-			kind, ds, v := classify(tc.dir, tc.name)
+			n := store.ParseName(tc.dir, tc.name)
+			kind, ds, v := n.Kind, n.Dataset, n.View
 			if kind != tc.kind || ds != tc.dataset || v != tc.view {
 				t.Fatalf("classify = %v %q %v, want %v %q %v", kind, ds, v, tc.kind, tc.dataset, tc.view)
 			}
@@ -54,8 +55,9 @@ func FuzzClassify(f *testing.F) {
 		f.Add("yahoo", s)
 	}
 	f.Fuzz(func(t *testing.T, dir, name string) {
-		kind, ds, v := classify(dir, name)
-		if kind != kindView {
+		n := store.ParseName(dir, name)
+		ds, v := n.Dataset, n.View
+		if n.Kind != store.KindView {
 			return
 		}
 		if err := store.ValidName(ds); err != nil {

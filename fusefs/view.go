@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +24,43 @@ type viewNode struct {
 	view      store.View
 	size      int64
 	committed time.Time
+
+	// mu protects writers: the open write handles on this inode.
+	mu      sync.Mutex
+	writers []*writeHandle
+}
+
+func (n *viewNode) addWriter(h *writeHandle) {
+	n.mu.Lock()
+	n.writers = append(n.writers, h)
+	n.mu.Unlock()
+	h.node = n
+}
+
+func (n *viewNode) removeWriter(h *writeHandle) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, x := range n.writers {
+		if x == h {
+			n.writers = append(n.writers[:i], n.writers[i+1:]...)
+			return
+		}
+	}
+}
+
+// openTruncated handles the kernel's truncate of open(O_TRUNC): without
+// atomic O_TRUNC it comes as a setattr with no file handle, right after
+// the open, from the same process. The handles that process has not used
+// yet start empty instead of from the committed bytes.
+func (n *viewNode) openTruncated(pid uint32) {
+	n.mu.Lock()
+	ws := append([]*writeHandle(nil), n.writers...)
+	n.mu.Unlock()
+	for _, h := range ws {
+		if h.pid == pid {
+			h.truncateIfUnused()
+		}
+	}
 }
 
 var (
@@ -41,10 +79,9 @@ func (f *FS) viewInode(ctx context.Context, parent *fs.Inode, e store.Entry, v s
 
 func (n *viewNode) fill(a *fuse.Attr) {
 	a.Mode = syscall.S_IFREG | n.fsys.fileMode()
-	// Two names (NAME.csv and NAME.parquet) show one dataset. It also
-	// makes editors such as vim save by copying over the file rather than
-	// by renaming it away, which would have to delete the dataset.
-	a.Nlink = 2
+	// One name per inode, as far as tools can tell: with 2, cp -a and
+	// tar treat the views as hard links and unlink the target first.
+	a.Nlink = 1
 	a.Size = uint64(n.size)
 	a.SetTimes(&n.committed, &n.committed, &n.committed)
 	n.fsys.fillAttr(a)
@@ -56,10 +93,16 @@ func (n *viewNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 }
 
 // Setattr never changes the dataset. Truncating a write handle resets its
-// spool; truncate(2) to 0 without a handle and time or mode changes are
-// accepted and ignored so that cp -p, touch and O_TRUNC opens work.
+// spool; truncate(2) to 0 without a handle and time changes are accepted
+// and ignored so that cp -p, touch and O_TRUNC opens work. Owner and mode
+// are the mount's: setting them to what they are succeeds, anything else
+// is EPERM.
 func (n *viewNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if errno := n.fsys.writable(); errno != 0 {
+		return errno
+	}
+	n.fill(&out.Attr)
+	if errno := n.fsys.checkOwnerMode(in, &out.Attr); errno != 0 {
 		return errno
 	}
 	if sz, ok := in.GetSize(); ok {
@@ -69,9 +112,10 @@ func (n *viewNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 			}
 		} else if sz != 0 {
 			return syscall.EPERM
+		} else if c, ok := fuse.FromContext(ctx); ok {
+			n.openTruncated(c.Pid)
 		}
 	}
-	n.fill(&out.Attr)
 	return 0
 }
 
@@ -86,10 +130,14 @@ func (n *viewNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 			return nil, 0, errno
 		}
 		_, base := splitDataset(n.dataset)
-		fh, errno := f.newWriteHandle(n.dataset, base+n.view.Ext(), flags, nil)
+		fh, errno := f.newWriteHandle(n.dataset, base+n.view.Ext(), n.view, n.version, flags, nil)
 		if errno != 0 {
 			return nil, 0, errno
 		}
+		if c, ok := fuse.FromContext(ctx); ok {
+			fh.pid = c.Pid
+		}
+		n.addWriter(fh)
 		// Direct I/O keeps written bytes out of this inode's page cache,
 		// which must hold the committed bytes only.
 		return fh, fuse.FOPEN_DIRECT_IO, 0
@@ -129,4 +177,33 @@ func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 func (h *viewHandle) Release(ctx context.Context) syscall.Errno {
 	h.snap.Release()
 	return 0
+}
+
+// goneNode is the other view name of a dataset the looking-up process has
+// just removed (store.Namespace.Gone): it can be unlinked, nothing else.
+type goneNode struct {
+	fs.Inode
+	fsys *FS
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*goneNode)(nil))
+	_ = (fs.NodeOpener)((*goneNode)(nil))
+)
+
+func (g *goneNode) fill(a *fuse.Attr) {
+	a.Mode = syscall.S_IFREG | g.fsys.fileMode()
+	a.Nlink = 1
+	a.SetTimes(&g.fsys.started, &g.fsys.started, &g.fsys.started)
+	g.fsys.fillAttr(a)
+}
+
+func (g *goneNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	g.fill(&out.Attr)
+	out.SetTimeout(0)
+	return 0
+}
+
+func (g *goneNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	return nil, 0, syscall.ESTALE
 }

@@ -35,7 +35,7 @@ func TestViewsMatchSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRoot := []string{".metadata", ".versions", "ES_1min.csv", "ES_1min.parquet", "index", "yahoo", "yhoo.csv", "yhoo.parquet"}
+	wantRoot := []string{".metadata", ".trash", ".versions", "ES_1min.csv", "ES_1min.parquet", "index", "yahoo", "yhoo.csv", "yhoo.parquet"}
 	if !slices.Equal(names, wantRoot) {
 		t.Fatalf("root listing = %q, want %q", names, wantRoot)
 	}

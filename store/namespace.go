@@ -27,7 +27,8 @@ import (
 //   - Folder: a folder of the store (mkdir'ed, or the parent of a dataset).
 //   - Scratch: any other name (editor temp files, lock files, backups); a
 //     real file under STORE/scratch at the same folder path.
-//   - Reserved: .metadata and .trash at the root (read-only, generated).
+//   - Reserved: .metadata, .trash and .versions at the root (read-only,
+//     generated).
 //   - Invalid: a view extension on a name the store refuses ("a=b.csv").
 //
 // Removal is never loss: unlinking a view, rm -r of a folder and the source
@@ -56,6 +57,7 @@ func (k Kind) String() string {
 const (
 	MetadataDirName = ".metadata"
 	TrashDirName    = ".trash"
+	VersionsDirName = ".versions"
 )
 
 // Name is a classified entry name.
@@ -72,7 +74,7 @@ type Name struct {
 // Namespace.Classify tells them apart.
 func ParseName(dir, name string) Name {
 	n := Name{Path: joinName(dir, name)}
-	if dir == "" && (name == MetadataDirName || name == TrashDirName) {
+	if dir == "" && (name == MetadataDirName || name == TrashDirName || name == VersionsDirName) {
 		n.Kind = KindReserved
 		return n
 	}
@@ -83,18 +85,17 @@ func ParseName(dir, name string) Name {
 	case strings.HasSuffix(name, ".parquet"):
 		n.View, stem = ViewParquet, strings.TrimSuffix(name, ".parquet")
 	default:
-		n.Kind = KindScratch
-		return n
+		return n // KindScratch
 	}
 	// Hidden names (".x.csv") are what editors use for temporary copies,
 	// and the store reserves leading dots.
 	if stem == "" || stem[0] == '.' {
-		n.Kind = KindScratch
+		n.Kind, n.View = KindScratch, 0
 		return n
 	}
 	ds := joinName(dir, stem)
 	if ValidName(ds) != nil {
-		n.Kind = KindInvalid
+		n.Kind, n.View = KindInvalid, 0
 		return n
 	}
 	n.Kind, n.Dataset = KindView, ds
