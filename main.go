@@ -88,7 +88,8 @@ func exitCode(err error) int {
 	case errors.As(err, &ue), errors.As(err, &de), isCLIExit(err),
 		errors.Is(err, store.ErrBadInput), errors.Is(err, store.ErrNotFound),
 		errors.Is(err, store.ErrInvalidName), errors.Is(err, store.ErrExists),
-		errors.Is(err, store.ErrNotEmpty), errors.Is(err, store.ErrReadOnly):
+		errors.Is(err, store.ErrNotEmpty), errors.Is(err, store.ErrReadOnly),
+		errors.Is(err, store.ErrUnsafeStore):
 		return exitData
 	}
 	var st exitStatus

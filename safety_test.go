@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -128,5 +130,132 @@ func TestCLIDamagedExportFails(t *testing.T) {
 		if bytes.Contains([]byte(out), []byte("100.5")) {
 			t.Fatalf("export -f %s wrote rows before failing: %q", format, out)
 		}
+	}
+}
+
+// asUser runs a shell command as another user (uid and gid 65534, nobody),
+// as the second user of the symlink attack.
+func asUser(t *testing.T, script string) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("as uid 65534: %s: %v\n%s", script, err, out)
+	}
+}
+
+// TestCLISymlinkAttackAsSecondUser: in a world-writable store another user
+// replaces trash, spool or scratch with a symlink to a victim folder; root's
+// next bcfs commands refuse the store, naming the path and the fix, and the
+// victim folder is untouched. A symlinked dataset folder never leads ingest
+// or export out of the store.
+func TestCLISymlinkAttackAsSecondUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to act as a second user")
+	}
+	base, err := os.MkdirTemp("", "bcfs-attack-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil { // the second user reaches the store
+		t.Fatal(err)
+	}
+	st := filepath.Join(base, "store")
+	victim := filepath.Join(base, "victim")
+	if err := os.MkdirAll(filepath.Join(victim, "keep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a", "keep/b"} {
+		if err := os.WriteFile(filepath.Join(victim, f), []byte("precious "+f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victimUntouched := func(t *testing.T) {
+		t.Helper()
+		for _, f := range []string{"a", "keep/b"} {
+			if b, err := os.ReadFile(filepath.Join(victim, f)); err != nil || string(b) != "precious "+f {
+				t.Fatalf("victim file %s: %q, %v", f, b, err)
+			}
+		}
+		if ents, _ := os.ReadDir(victim); len(ents) != 2 {
+			t.Fatalf("victim folder now holds %v", ents)
+		}
+	}
+	in := write(t, t.TempDir(), "ES.csv", ibkrCSV)
+	if _, errOut, code := bcfs(t, st, "ingest", in); code != 0 {
+		t.Fatal(errOut)
+	}
+	want, _, _ := bcfs(t, st, "export", "ES")
+	world := func() {
+		t.Helper()
+		for _, d := range []string{"", "datasets", "trash", "spool", "scratch", "errors"} {
+			if err := os.MkdirAll(filepath.Join(st, d), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(st, d), 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	world()
+	_, errOut, code := bcfs(t, st, "ls")
+	if code != exitData || !strings.Contains(errOut, st+" is writable by other users") || !strings.Contains(errOut, "chmod go-w "+st) {
+		t.Fatalf("ls of a world-writable store: exit %d, stderr %q", code, errOut)
+	}
+
+	for _, folder := range []string{"trash", "spool", "scratch"} {
+		t.Run(folder, func(t *testing.T) {
+			world()
+			p := filepath.Join(st, folder)
+			asUser(t, "mv "+p+" "+p+".old && ln -s "+victim+" "+p)
+			// Only the symlink is left unsafe: the one error must be it.
+			for _, d := range []string{"", "datasets", "trash", "spool", "scratch", "errors"} {
+				os.Chmod(filepath.Join(st, d), 0o755)
+			}
+			for _, args := range [][]string{{"ls"}, {"ingest", in}, {"trash", "empty"}, {"export", "ES"}} {
+				_, errOut, code := bcfs(t, st, args...)
+				if code != exitData || !strings.Contains(errOut, p+" is a symlink (to "+victim+")") || !strings.Contains(errOut, "rm "+p+" && mkdir "+p) {
+					t.Fatalf("bcfs %v with %s symlinked: exit %d, stderr %q", args, folder, code, errOut)
+				}
+				victimUntouched(t)
+			}
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(p+".old", p); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	// A dataset folder symlinked to another store's dataset: neither
+	// export nor ingest goes there.
+	other := filepath.Join(base, "other")
+	if _, errOut, code := bcfs(t, other, "ingest", "-d", "private", in); code != 0 {
+		t.Fatal(errOut)
+	}
+	logBefore, _ := os.ReadDir(filepath.Join(other, "datasets", "private", "_log"))
+	for _, d := range []string{"", "datasets", "trash", "spool", "scratch", "errors"} {
+		os.Chmod(filepath.Join(st, d), 0o755)
+	}
+	link := filepath.Join(st, "datasets", "X")
+	if err := os.Symlink(filepath.Join(other, "datasets", "private"), link); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := bcfs(t, st, "export", "X")
+	if code == 0 || strings.Contains(out, "100.5") {
+		t.Fatalf("export of a symlinked dataset folder: exit %d, stdout %q", code, out)
+	}
+	_, errOut, code = bcfs(t, st, "ingest", "-d", "X", in)
+	if code != exitData || !strings.Contains(errOut, link) || !strings.Contains(errOut, "symlink") {
+		t.Fatalf("ingest into a symlinked dataset folder: exit %d, stderr %q", code, errOut)
+	}
+	if logAfter, _ := os.ReadDir(filepath.Join(other, "datasets", "private", "_log")); len(logAfter) != len(logBefore) {
+		t.Fatalf("the other store's dataset changed: %d -> %d manifests", len(logBefore), len(logAfter))
+	}
+	// The store itself still works, unchanged.
+	if got, errOut, code := bcfs(t, st, "export", "ES"); code != 0 || got != want {
+		t.Fatalf("export after the attacks: exit %d, %q", code, errOut)
 	}
 }

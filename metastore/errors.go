@@ -1,6 +1,9 @@
 package metastore
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Functions wrap them with %w; test with errors.Is.
 var (
@@ -31,4 +34,11 @@ var (
 	// column names, header size, row groups; see CheckLimits). Nothing is
 	// committed.
 	ErrLimit = errors.New("over a store limit")
+	// ErrUnsafeStore: a store that another user could redirect: a symlink
+	// inside it, or a folder of it writable by other users.
+	ErrUnsafeStore = errors.New("unsafe store")
+	// ErrSymlink: a symlink inside a store, which DirFS never follows (it
+	// could lead a write or a delete out of the store). It wraps
+	// ErrUnsafeStore.
+	ErrSymlink = fmt.Errorf("%w: a symlink, which bcfs never follows inside a store", ErrUnsafeStore)
 )

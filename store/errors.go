@@ -1,6 +1,10 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"bcfs/metastore"
+)
 
 var (
 	// ErrNotFound: no dataset or folder of that name.
@@ -19,6 +23,11 @@ var (
 	ErrReadOnly = errors.New("store is read-only")
 	// ErrCorrupt: stored data does not match its manifest.
 	ErrCorrupt = errors.New("store data corrupt")
+	// ErrUnsafeStore: the store's root or one of its top folders is a
+	// symlink or writable by other users; the error names the path and the
+	// fix.
+	// A symlink met inside the store (metastore.ErrSymlink) wraps it too.
+	ErrUnsafeStore = metastore.ErrUnsafeStore
 )
 
 // Errors of the namespace (namespace.go): what a file operation on a name

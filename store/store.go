@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -24,7 +25,8 @@ type Options struct {
 	CacheBytes int64
 	Logger     *slog.Logger
 	ReadOnly   bool
-	// FS is the filesystem under the store; nil means the OS. Tests inject
+	// FS is the filesystem under the store; nil means metastore.DirFS of
+	// the store folder, which follows no symlink inside it. Tests inject
 	// faults through it.
 	FS metastore.FS
 	// Grace is how old an unreferenced file must be before garbage
@@ -65,9 +67,6 @@ type Store struct {
 // Open opens the store at dir, creating it if needed, and recovers every
 // dataset (drops torn manifests and aged garbage).
 func Open(dir string, opt Options) (*Store, error) {
-	if opt.FS == nil {
-		opt.FS = metastore.OS
-	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -81,10 +80,22 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.FS == nil {
+		opt.FS = metastore.DirFS(abs)
+		if !opt.ReadOnly {
+			// DirFS needs its root; the folders above it are the user's.
+			if err := os.MkdirAll(abs, 0o755); err != nil {
+				return nil, fmt.Errorf("open store: %w", err)
+			}
+		}
+	}
 	s := &Store{dir: abs, fs: opt.FS, opt: opt, log: opt.Logger,
 		heads: map[string]*metastore.Manifest{}, pins: map[string]int{}, subs: map[int]func(string){}}
+	if err := s.checkStoreFolders(); err != nil {
+		return nil, err
+	}
 	if opt.ReadOnly {
-		if _, err := opt.FS.Stat(filepath.Join(abs, "bcfs.json")); err != nil {
+		if _, err := s.fs.Stat(filepath.Join(abs, "bcfs.json")); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", abs, err)
 		}
 	} else {

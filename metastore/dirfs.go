@@ -1,0 +1,357 @@
+package metastore
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// DirFS returns the FS of a store folder: every name must lie under root
+// (an absolute, clean path), and nothing below root is followed if it is a
+// symlink, so no operation of the store ever leaves it, whatever another
+// user swaps in. Each name is resolved from a descriptor of root with
+// openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), or, on kernels without
+// openat2, one component at a time with O_NOFOLLOW. A symlink reads as an
+// error wrapping ErrSymlink. root itself is opened with O_NOFOLLOW; the
+// folders above it are the user's and are followed.
+func DirFS(root string) FS { return dirFS{root: filepath.Clean(root)} }
+
+type dirFS struct{ root string }
+
+// noOpenat2 is set once openat2 returned ENOSYS.
+var noOpenat2 atomic.Bool
+
+// errOutside: a name that is not under the FS's root.
+var errOutside = errors.New("not inside the store folder")
+
+func (d dirFS) rel(op, name string) (string, error) {
+	r, err := filepath.Rel(d.root, filepath.Clean(name))
+	if err != nil || r == ".." || strings.HasPrefix(r, "../") || filepath.IsAbs(r) {
+		return "", &fs.PathError{Op: op, Path: name, Err: errOutside}
+	}
+	return r, nil
+}
+
+// pathErr wraps a syscall error of op on name. A refused symlink becomes
+// ErrSymlink, naming the symlink found on the way to name.
+func (d dirFS) pathErr(op, name string, err error) error {
+	switch err {
+	case unix.ELOOP, unix.ENOTDIR:
+		// O_DIRECTORY|O_NOFOLLOW meeting a symlink says ENOTDIR.
+		if link := d.firstSymlink(name); link != "" {
+			name, err = link, ErrSymlink
+		} else if err == unix.ELOOP {
+			err = ErrSymlink
+		}
+	case unix.EXDEV:
+		err = errOutside
+	}
+	return &fs.PathError{Op: op, Path: name, Err: err}
+}
+
+// firstSymlink returns the first component of name, from the root down,
+// that is a symlink, or "".
+func (d dirFS) firstSymlink(name string) string {
+	rel, err := filepath.Rel(d.root, name)
+	if err != nil {
+		return ""
+	}
+	p := d.root
+	for _, c := range append([]string{""}, strings.Split(rel, "/")...) {
+		p = filepath.Join(p, c)
+		if fi, err := os.Lstat(p); err != nil {
+			return ""
+		} else if fi.Mode()&fs.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+func (d dirFS) openRoot() (int, error) {
+	fd, err := unix.Open(d.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, d.pathErr("open", d.root, err)
+	}
+	return fd, nil
+}
+
+// openBeneath opens rel (relative to the root, clean, "." for the root)
+// with flags, following no symlink.
+func (d dirFS) openBeneath(op, name, rel string, flags int, mode uint32) (int, error) {
+	rfd, err := d.openRoot()
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(rfd)
+	fd, err := openAt(rfd, rel, flags, mode)
+	if err != nil {
+		return -1, d.pathErr(op, name, err)
+	}
+	return fd, nil
+}
+
+// openAt opens rel below the folder dfd, following no symlink, and returns
+// the errno of a failure.
+func openAt(dfd int, rel string, flags int, mode uint32) (int, error) {
+	flags |= unix.O_CLOEXEC
+	if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
+		mode = 0 // openat2 refuses a mode it would not use
+	}
+	if !noOpenat2.Load() {
+		fd, err := unix.Openat2(dfd, rel, &unix.OpenHow{Flags: uint64(flags), Mode: uint64(mode),
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS})
+		if err != unix.ENOSYS {
+			return fd, err
+		}
+		noOpenat2.Store(true)
+	}
+	parts := strings.Split(rel, "/")
+	fd, err := unix.Dup(dfd)
+	if err != nil {
+		return -1, err
+	}
+	for i, c := range parts {
+		f := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		m := uint32(0)
+		if i == len(parts)-1 {
+			f, m = flags|unix.O_NOFOLLOW, mode
+		}
+		nfd, err := unix.Openat(fd, c, f, m)
+		unix.Close(fd)
+		if err != nil {
+			return -1, err
+		}
+		fd = nfd
+	}
+	return fd, nil
+}
+
+// openParent opens the folder holding name and returns its descriptor and
+// name's last component.
+func (d dirFS) openParent(op, name string) (int, string, error) {
+	rel, err := d.rel(op, name)
+	if err != nil {
+		return -1, "", err
+	}
+	if rel == "." {
+		return -1, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	dir, base := filepath.Split(rel)
+	if dir = strings.TrimSuffix(dir, "/"); dir == "" {
+		dir = "."
+	}
+	fd, err := d.openBeneath(op, name, dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	return fd, base, err
+}
+
+func (d dirFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	rel, err := d.rel("open", name)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := d.openBeneath("open", name, rel, flag, uint32(perm.Perm()))
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func (d dirFS) Create(name string) (File, error) {
+	return d.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+}
+
+func (d dirFS) Open(name string) (File, error) { return d.OpenFile(name, os.O_RDONLY, 0) }
+
+func (d dirFS) Link(oldname, newname string) error {
+	ofd, obase, err := d.openParent("link", oldname)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ofd)
+	nfd, nbase, err := d.openParent("link", newname)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nfd)
+	if err := unix.Linkat(ofd, obase, nfd, nbase, 0); err != nil {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
+	}
+	return nil
+}
+
+func (d dirFS) Rename(oldname, newname string) error {
+	ofd, obase, err := d.openParent("rename", oldname)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ofd)
+	nfd, nbase, err := d.openParent("rename", newname)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nfd)
+	if err := unix.Renameat(ofd, obase, nfd, nbase); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
+	}
+	return nil
+}
+
+func (d dirFS) Remove(name string) error {
+	dfd, base, err := d.openParent("remove", name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	return removeAt(dfd, base, name)
+}
+
+// removeAt removes the file or empty folder base of dfd, as os.Remove does.
+func removeAt(dfd int, base, name string) error {
+	err := unix.Unlinkat(dfd, base, 0)
+	if err == nil {
+		return nil
+	}
+	err1 := unix.Unlinkat(dfd, base, unix.AT_REMOVEDIR)
+	if err1 == nil {
+		return nil
+	}
+	if err1 != unix.ENOTDIR {
+		err = err1
+	}
+	return &fs.PathError{Op: "remove", Path: name, Err: err}
+}
+
+// RemoveAll removes name and everything below it. A symlink met on the way
+// is removed itself, never followed.
+func (d dirFS) RemoveAll(name string) error {
+	dfd, base, err := d.openParent("removeall", name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	return removeAllAt(dfd, base, name)
+}
+
+func removeAllAt(dfd int, base, name string) error {
+	err := unix.Unlinkat(dfd, base, 0)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
+	if err != unix.EISDIR && err != unix.EPERM {
+		return &fs.PathError{Op: "removeall", Path: name, Err: err}
+	}
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err == unix.ELOOP || err == unix.ENOTDIR {
+		// A symlink where a folder was: remove the link itself.
+		return removeAt(dfd, base, name)
+	}
+	if err != nil {
+		return &fs.PathError{Op: "removeall", Path: name, Err: err}
+	}
+	dir := os.NewFile(uintptr(fd), name)
+	defer dir.Close()
+	for {
+		names, rerr := dir.Readdirnames(256)
+		for _, n := range names {
+			if err := removeAllAt(fd, n, filepath.Join(name, n)); err != nil {
+				return err
+			}
+		}
+		if rerr != nil || len(names) == 0 {
+			break
+		}
+	}
+	if err := unix.Unlinkat(dfd, base, unix.AT_REMOVEDIR); err != nil && err != unix.ENOENT {
+		return &fs.PathError{Op: "removeall", Path: name, Err: err}
+	}
+	return nil
+}
+
+func (d dirFS) MkdirAll(name string, perm os.FileMode) error {
+	rel, err := d.rel("mkdir", name)
+	if err != nil {
+		return err
+	}
+	fd, err := d.openRoot()
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		unix.Close(fd)
+		return nil
+	}
+	for _, c := range strings.Split(rel, "/") {
+		if err := unix.Mkdirat(fd, c, uint32(perm.Perm())); err != nil && err != unix.EEXIST {
+			unix.Close(fd)
+			return d.pathErr("mkdir", name, err)
+		}
+		nfd, err := unix.Openat(fd, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			return d.pathErr("mkdir", name, err)
+		}
+		fd = nfd
+	}
+	unix.Close(fd)
+	return nil
+}
+
+func (d dirFS) ReadDir(name string) ([]os.DirEntry, error) {
+	rel, err := d.rel("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := d.openBeneath("readdir", name, rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, err
+}
+
+// Stat describes name itself; a symlink is an error wrapping ErrSymlink.
+func (d dirFS) Stat(name string) (os.FileInfo, error) {
+	rel, err := d.rel("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := d.openBeneath("stat", name, rel, unix.O_PATH, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return f.Stat()
+}
+
+func (d dirFS) SyncDir(name string) error {
+	rel, err := d.rel("sync", name)
+	if err != nil {
+		return err
+	}
+	fd, err := d.openBeneath("sync", name, rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fsync(fd); err != nil {
+		return &fs.PathError{Op: "sync", Path: name, Err: err}
+	}
+	return nil
+}
