@@ -34,7 +34,9 @@ func newBackupCommand(g *globalOptions) *cli.Command {
 			"(or those named by --target), sending only files the target does not hold; a manifest is " +
 			"written only after its files are stored and checked. Succeeds when one target succeeded, but " +
 			"exits 1 naming every target that failed. S3 credentials come from the standard AWS variables " +
-			"(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL) or files.",
+			"(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL) or files.\n\n" +
+			examples("bcfs backup target add nas file:///mnt/nas/bars", "bcfs backup", "bcfs backup ES_1min --target nas",
+				"bcfs backup verify --read-data"),
 		Flags: []cli.Flag{
 			storeFlag(g),
 			&cli.StringSliceFlag{Name: "target", Aliases: []string{"t"}, Usage: "back up to target `NAME` only (repeatable)", Destination: &targets},
@@ -102,12 +104,15 @@ func newBackupTargetCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "target",
 		Usage: "add, list or remove backup targets (kept in the store's bcfs.json, without credentials)",
+		Description: examples("bcfs backup target add nas file:///mnt/nas/bars", "bcfs backup target add s3 s3://desk-backups/bars",
+			"bcfs backup target ls", "bcfs backup target rm nas"),
 		Subcommands: []*cli.Command{
 			{
-				Name:      "add",
-				Usage:     "add a target: URL is file:///absolute/path or s3://bucket/prefix",
-				ArgsUsage: "NAME URL",
-				Flags:     []cli.Flag{storeFlag(g)},
+				Name:        "add",
+				Usage:       "add a target: URL is file:///absolute/path or s3://bucket/prefix",
+				ArgsUsage:   "NAME URL",
+				Description: examples("bcfs backup target add nas file:///mnt/nas/bars", "bcfs backup target add s3 s3://desk-backups/bars"),
+				Flags:       []cli.Flag{storeFlag(g)},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 2 {
 						return usageError{errors.New("backup target add: want NAME URL")}
@@ -121,9 +126,10 @@ func newBackupTargetCommand(g *globalOptions) *cli.Command {
 				},
 			},
 			{
-				Name:  "ls",
-				Usage: "list the targets in the order added, with their last backup",
-				Flags: []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print JSON", Destination: &asJSON}},
+				Name:        "ls",
+				Usage:       "list the targets in the order added, with their last backup",
+				Description: examples("bcfs backup target ls", "bcfs backup target ls --json"),
+				Flags:       []cli.Flag{storeFlag(g), &cli.BoolFlag{Name: "json", Usage: "print JSON", Destination: &asJSON}},
 				Action: func(c *cli.Context) error {
 					st, err := openStore(g, store.Options{ReadOnly: true})
 					if err != nil {
@@ -174,10 +180,11 @@ func newBackupTargetCommand(g *globalOptions) *cli.Command {
 				},
 			},
 			{
-				Name:      "rm",
-				Usage:     "forget a target (what it holds is left alone)",
-				ArgsUsage: "NAME",
-				Flags:     []cli.Flag{storeFlag(g)},
+				Name:        "rm",
+				Usage:       "forget a target (what it holds is left alone)",
+				Description: examples("bcfs backup target rm nas"),
+				ArgsUsage:   "NAME",
+				Flags:       []cli.Flag{storeFlag(g)},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return usageError{errors.New("backup target rm: want NAME")}
@@ -201,7 +208,8 @@ func newBackupVerifyCommand(g *globalOptions) *cli.Command {
 		Name:  "verify",
 		Usage: "check the backups: every manifest decodes, every file it references is there with its size",
 		Description: "With --read-data every file is read back and its SHA-256 checked. Damage is reported " +
-			"per target, dataset and version; exits 1 when any is found or a target cannot be read.",
+			"per target, dataset and version; exits 1 when any is found or a target cannot be read.\n\n" +
+			examples("bcfs backup verify", "bcfs backup verify --read-data --target nas"),
 		Flags: []cli.Flag{
 			storeFlag(g),
 			&cli.StringSliceFlag{Name: "target", Aliases: []string{"t"}, Usage: "check target `NAME` only (repeatable)", Destination: &targets},

@@ -34,7 +34,9 @@ func newRestoreCommand(g *globalOptions) *cli.Command {
 			"the order given, then the other configured targets. A source that is unreachable, lacks the " +
 			"version, or returns a file whose SHA-256 does not match is skipped with a warning, file by file. " +
 			"A dataset the store lacks gets the versions the backup holds; one it has gets a new version " +
-			"equal to the restored one (its history stays). Exits 1 if any dataset could not be restored.",
+			"equal to the restored one (its history stays). Exits 1 if any dataset could not be restored.\n\n" +
+			examples("bcfs restore --store /srv/bars-new --from nas", "bcfs restore ES_1min --from s3 --as-of 2026-11-01",
+				"bcfs restore --from file:///mnt/nas/bars --version 12 yahoo/AAPL"),
 		Flags: []cli.Flag{
 			storeFlag(g),
 			&cli.StringSliceFlag{Name: "from", Aliases: []string{"f"}, Usage: "restore from target `NAME|URL` (repeatable, in order of preference)", Destination: &from},
