@@ -156,11 +156,13 @@ func TestMetadataKindAndDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := map[string]MetaKind{
-		"index.json": MetaFile, "errors.json": MetaFile, "backups.json": MetaFile, "summary.json": MetaFile, "cache.json": MetaFile,
 		"A.json": MetaFile, "A": MetaNone, "yahoo.json": MetaFile, "yahoo": MetaDir,
 		"yahoo/AAPL.json": MetaFile, "yahoo/AAPL": MetaNone, "deep": MetaDir, "deep/er": MetaDir,
 		"deep.json": MetaNone, "deep/er/B.json": MetaFile, "empty": MetaDir, "nope.json": MetaNone,
 		"yahoo/index.json": MetaNone, "../x.json": MetaNone, "A.csv": MetaNone,
+	}
+	for _, d := range fixedDocs { // index.json, errors.json, ...
+		kinds[d] = MetaFile
 	}
 	for p, want := range kinds {
 		if got, err := st.MetadataKind(p); got != want || err != nil {
@@ -168,7 +170,7 @@ func TestMetadataKindAndDir(t *testing.T) {
 		}
 	}
 	for prefix, want := range map[string][2][]string{
-		"":        {{"A.json", "backups.json", "cache.json", "errors.json", "index.json", "summary.json", "yahoo.json"}, {"deep", "empty", "yahoo"}},
+		"":        {sorted(append([]string{"A.json", "yahoo.json"}, fixedDocs...)), {"deep", "empty", "yahoo"}},
 		"yahoo":   {{"AAPL.json"}, nil},
 		"deep":    {nil, {"er"}},
 		"deep/er": {{"B.json"}, nil},
@@ -182,8 +184,14 @@ func TestMetadataKindAndDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"backups.json", "cache.json", "errors.json", "index.json", "summary.json", "A.json", "deep/er/B.json", "yahoo.json", "yahoo/AAPL.json"}
+	want := append(sorted(fixedDocs), "A.json", "deep/er/B.json", "yahoo.json", "yahoo/AAPL.json")
 	if !slices.Equal(names, want) {
 		t.Fatalf("MetadataNames = %v, want %v", names, want)
 	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
 }
