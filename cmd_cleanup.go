@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -119,4 +121,46 @@ func versionRanges(vs []int64) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// startPeriodicCleanup runs Cleanup every `every` (a DUR; "" means never)
+// in the background and logs each run; the returned function stops it and
+// waits for a run in progress.
+func startPeriodicCleanup(st *store.Store, every string, log *slog.Logger) (stop func()) {
+	if every == "" {
+		return func() {}
+	}
+	d, err := store.ParseDuration(every)
+	if err != nil || d <= 0 {
+		log.Error("--cleanup-every: not a duration; periodic cleanup is off", "value", every, "err", err)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rep, err := st.Cleanup(ctx, store.CleanupOptions{})
+			if rep != nil {
+				log.Info("periodic cleanup", "datasets_deleted", rep.FilesRemoved, "versions_removed", rep.VersionsRemoved,
+					"rows_dropped", rep.RowsDropped, "files_deleted", rep.FilesDeleted, "space_freed_bytes", rep.SpaceFreedBytes,
+					"trash_emptied", len(rep.TrashEmptied), "elapsed_ms", rep.ElapsedMS)
+			}
+			if err != nil {
+				log.Error("periodic cleanup", "err", err)
+			}
+		}
+	}()
+	log.Info("periodic cleanup on", "every", d.String())
+	return func() {
+		cancel()
+		<-done
+	}
 }

@@ -37,6 +37,7 @@ type mountOptions struct {
 	DaemonTimeout time.Duration
 	LogFile       string
 	DrainTimeout  time.Duration
+	CleanupEvery  string
 }
 
 // daemonEnv marks the child that `mount --daemon` starts: it mounts in the
@@ -70,6 +71,7 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			&cli.DurationFlag{Name: "daemon-timeout", Value: time.Minute, Usage: "with --daemon, give up (and stop the mount) if it does not serve within `DURATION`", Destination: &o.DaemonTimeout},
 			&cli.StringFlag{Name: "log-file", Usage: "append the log to `FILE` instead of stderr (SIGHUP reopens it)", Destination: &o.LogFile},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "on SIGTERM, wait at most `DURATION` for ingests and open files before detaching", Destination: &o.DrainTimeout},
+			&cli.StringFlag{Name: "cleanup-every", Usage: "run bcfs cleanup (the store's retention policies) every `DUR` (1d, 6h) in this process; off by default", Destination: &o.CleanupEvery},
 		}, s3MountFlags(g)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -77,6 +79,11 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			}
 			if o.CacheMB < 0 {
 				return usageError{errors.New("--cache-mb must be >= 0")}
+			}
+			if o.CleanupEvery != "" {
+				if d, err := store.ParseDuration(o.CleanupEvery); err != nil || d <= 0 {
+					return usageError{fmt.Errorf("mount: --cleanup-every %q: want a duration like 1d or 6h", o.CleanupEvery)}
+				}
 			}
 			o.Mountpoint = c.Args().First()
 			if err := checkMountpoint(g.Store, o.Mountpoint); err != nil {
@@ -301,6 +308,7 @@ func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
 		return err
 	}
 	log.Info("mounted", "store", st.Dir(), "mountpoint", o.Mountpoint, "read_only", o.ReadOnly)
+	defer startPeriodicCleanup(st, o.CleanupEvery, log)()
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Warn("systemd notify", "err", err)
 	}
