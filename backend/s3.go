@@ -136,6 +136,9 @@ func (b *S3) wrap(key string, err error) error {
 			return fmt.Errorf("%s: %w", msg, fs.ErrExist)
 		case ae.ErrorCode() == "XAmzContentSHA256Mismatch" || ae.ErrorCode() == "BadDigest":
 			return fmt.Errorf("%s: %w", msg, ErrChecksum)
+		case ae.ErrorCode() == "Forbidden" || ae.ErrorCode() == "AccessDenied" ||
+			ae.ErrorCode() == "SignatureDoesNotMatch" || ae.ErrorCode() == "InvalidAccessKeyId":
+			return fmt.Errorf("%s (check the credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the shared credentials file): %w", msg, ErrBadLocation)
 		}
 		return errors.New(msg)
 	}
