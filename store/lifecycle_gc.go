@@ -24,10 +24,10 @@ type gcWorker struct {
 	// once per half grace period: its cost, reading every manifest, stays
 	// off the commit path of a dataset with thousands of versions.
 	last map[string]time.Time
-	wake   chan struct{}
-	ctx    context.Context
-	stop   context.CancelFunc
-	done   chan struct{}
+	wake chan struct{}
+	ctx  context.Context
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 func (s *Store) startGC() {
