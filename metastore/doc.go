@@ -37,4 +37,11 @@
 //
 // All file access goes through FS so that tests can inject faults and
 // simulate crashes (package faultfs, imported only by tests).
+//
+// A store on S3 runs on ObjFS, an FS over an object store (objfs.go): the
+// commit point becomes a conditional PUT (If-None-Match: *), renames become
+// copies then deletes with manifests last in and first out, and every
+// commit records itself in the store's journal (journal.go) so that mounts
+// on other machines learn of it with one LIST per poll. DiskCache
+// (objfs_cache.go) keeps partition blocks of a mount on local disk.
 package metastore

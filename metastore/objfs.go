@@ -614,11 +614,15 @@ type objRanged struct {
 	o         *ObjFS
 	name, key string
 
-	mu   sync.Mutex // protects size, pos and buf (sequential reads)
+	mu   sync.Mutex // protects size, pos, buf, blk
 	size int64      // -1 until known
 	pos  int64
-	buf  []byte // read-ahead of Read, starting at bufOff
+	buf  []byte // read-ahead of Read, starting at bufO
 	bufO int64
+	blk  []byte // last block of small ReadAts, starting at blkO
+	blkO int64
+	// blkEOF: blk ends where the object ends.
+	blkEOF bool
 }
 
 // readAhead is the size of one GET of a sequential Read.
@@ -634,7 +638,42 @@ func (r *objRanged) ReadAt(p []byte, off int64) (int, error) {
 			return r.o.b.ReadRange(r.o.ctx, r.key, q, at)
 		})
 	}
-	return r.o.b.ReadRange(r.o.ctx, r.key, p, off)
+	if len(p) >= memBlock {
+		return r.o.b.ReadRange(r.o.ctx, r.key, p, off)
+	}
+	return r.small(p, off)
+}
+
+// memBlock is the unit of small reads without a disk cache: a Parquet
+// reader's many small reads (footer, page headers) of one file cost one
+// GET per MiB, not one each.
+const memBlock = 1 << 20
+
+// small serves a read shorter than memBlock from the last block fetched.
+func (r *objRanged) small(p []byte, off int64) (int, error) {
+	r.mu.Lock()
+	blk, at, eof := r.blk, r.blkO, r.blkEOF
+	r.mu.Unlock()
+	if blk == nil || off < at || off+int64(len(p)) > at+int64(len(blk)) && !(eof && off <= at+int64(len(blk))) {
+		start := off &^ (memBlock - 1)
+		if off+int64(len(p)) > start+memBlock {
+			start = off
+		}
+		buf := make([]byte, memBlock)
+		n, err := r.o.b.ReadRange(r.o.ctx, r.key, buf, start)
+		if err != nil && err != io.EOF {
+			return 0, err
+		}
+		blk, at, eof = buf[:n], start, err == io.EOF
+		r.mu.Lock()
+		r.blk, r.blkO, r.blkEOF = blk, at, eof
+		r.mu.Unlock()
+	}
+	n := copy(p, blk[off-at:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 func (r *objRanged) sizeOf() (int64, error) {

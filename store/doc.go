@@ -28,13 +28,17 @@
 //   - Trash: a deleted dataset moves whole, every version, to
 //     STORE/trash/<id>/data with an entry.json saying name, time and reason
 //     (trash.go). One rename moves it in or out, so a crash leaves it on
-//     one side; entry.json marks the second step that moving nested
+//     one side (on S3 the rename is a copy then a delete, manifests last in
+//     and first out, so it is whole on at least one side: metastore.ObjFS); entry.json marks the second step that moving nested
 //     datasets needs, and Open finishes it. TrashRestore brings every
 //     version back byte-identical (under another name if asked); only
 //     TrashEmpty removes data for good, nothing empties the trash by itself.
 //   - Pinned version: a Snapshot holds open file descriptors on the partition
 //     files of the version it was taken from, so it keeps reading that version
 //     whatever commits, deletes or garbage collection happen afterwards.
+//     On S3 an open sends nothing and no other machine sees the pin: the
+//     files of a version dropped elsewhere stay for the grace period
+//     (objstore.go, README "The store on S3").
 //
 // Memory is bounded by the partition, not the input: ingest routes incoming
 // rows to per-partition buffers and merges a partition onto its stored file

@@ -319,6 +319,9 @@ func (s *Store) Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport
 	if err := s.emptyOldTrash(rep, period, opt, start); err != nil {
 		rep.Errors = append(rep.Errors, fmt.Sprintf("trash: %v", err))
 	}
+	if err := s.compactJournal(ctx, opt.DryRun); err != nil {
+		rep.Errors = append(rep.Errors, fmt.Sprintf("journal: %v", err))
+	}
 	rep.ElapsedMS = time.Since(start).Milliseconds()
 	if !opt.DryRun {
 		data, err := json.MarshalIndent(rep, "", "  ")

@@ -25,9 +25,10 @@ const (
 	DocErrors  = "errors.json"  // the last failures, oldest first
 	DocBackups = "backups.json" // the last backup result per target
 	DocCleanup = CleanupFile    // the last cleanup report
+	DocRefresh = "refresh.json" // where the store is, when this process last read its journal (objstore.go)
 )
 
-var fixedDocs = []string{DocBackups, DocCache, DocCleanup, DocErrors, DocIndex, DocSummary}
+var fixedDocs = []string{DocBackups, DocCache, DocCleanup, DocErrors, DocIndex, DocRefresh, DocSummary}
 
 // MetadataNames lists every document of .metadata/: the fixed ones, then
 // "<dataset>.json" for each dataset (with its folder path) and for each name
@@ -181,6 +182,8 @@ func (s *Store) MetadataDoc(name string) ([]byte, error) {
 		}
 	case DocCache:
 		v = s.chunks.Stats()
+	case DocRefresh:
+		v = s.refreshDoc()
 	case DocErrors:
 		fails, err := s.Failures()
 		if err != nil {

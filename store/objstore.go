@@ -17,6 +17,8 @@ type journalFS interface {
 	PollJournal(ctx context.Context) ([]metastore.JournalEntry, error)
 	JournalPolled() time.Time
 	Location() string
+	Root() string
+	Cache() *metastore.DiskCache
 }
 
 // Remote returns the object store location ("s3://bucket/prefix") of a
@@ -40,6 +42,9 @@ func (s *Store) WatchJournal(ctx context.Context, interval time.Duration) {
 	if !ok {
 		return
 	}
+	s.mu.Lock()
+	s.watchEvery = interval
+	s.mu.Unlock()
 	if _, err := j.PollJournal(ctx); err != nil {
 		s.log.Warn("journal", "store", j.Location(), "err", err)
 	}
@@ -87,4 +92,66 @@ func (s *Store) storeBackend() (backend.Backend, error) {
 		return o.Backend(), nil
 	}
 	return backend.NewLocal(s.dir, false)
+}
+
+// RefreshDoc is .metadata/refresh.json: where the store is and how fresh
+// this process's view of it is.
+type RefreshDoc struct {
+	Store string `json:"store"`
+	// WorkDir holds spool, scratch and staged uploads of a store on S3.
+	WorkDir string `json:"work_dir,omitempty"`
+	// RefreshedAt is when this process last read the store's journal; a
+	// commit made elsewhere before it is visible here.
+	RefreshedAt *time.Time `json:"refreshed_at,omitempty"`
+	// RefreshIntervalSeconds is how often the journal is read;
+	// VisibleWithinSeconds bounds how long another machine's commit takes
+	// to show (the interval plus the kernel's one-second name cache).
+	RefreshIntervalSeconds float64         `json:"refresh_interval_seconds,omitempty"`
+	VisibleWithinSeconds   float64         `json:"visible_within_seconds,omitempty"`
+	DiskCache              *DiskCacheStats `json:"disk_cache,omitempty"`
+}
+
+// DiskCacheStats describe the disk cache of partition data of a mount of a
+// store on S3.
+type DiskCacheStats struct {
+	Dir       string `json:"dir"`
+	UsedBytes int64  `json:"used_bytes"`
+	MaxBytes  int64  `json:"max_bytes"`
+	Hits      int64  `json:"hits"`
+	Misses    int64  `json:"misses"`
+}
+
+func (s *Store) refreshDoc() RefreshDoc {
+	j, ok := s.fs.(journalFS)
+	if !ok {
+		return RefreshDoc{Store: s.dir}
+	}
+	d := RefreshDoc{Store: j.Location(), WorkDir: j.Root()}
+	if t := j.JournalPolled(); !t.IsZero() {
+		t = t.UTC()
+		d.RefreshedAt = &t
+		s.mu.Lock()
+		every := s.watchEvery
+		s.mu.Unlock()
+		d.RefreshIntervalSeconds = every.Seconds()
+		d.VisibleWithinSeconds = (every + time.Second).Seconds()
+	}
+	if c := j.Cache(); c != nil {
+		d.DiskCache = &DiskCacheStats{Dir: c.Dir(), UsedBytes: c.Used(), MaxBytes: c.Max(), Hits: c.Hits(), Misses: c.Misses()}
+	}
+	return d
+}
+
+// compactJournal deletes the journal entries of a store on S3 older than
+// metastore.JournalKeep (part of Cleanup).
+func (s *Store) compactJournal(ctx context.Context, dryRun bool) error {
+	o, ok := s.fs.(*metastore.ObjFS)
+	if !ok || dryRun {
+		return nil
+	}
+	n, err := o.CompactJournal(ctx, metastore.JournalKeep)
+	if n > 0 {
+		s.log.Debug("journal compacted", "entries", n)
+	}
+	return err
 }

@@ -48,12 +48,14 @@ type Store struct {
 	log    *slog.Logger
 	chunks *cache.Chunks
 
-	// mu protects heads, pins, subs and nextSub.
+	// mu protects heads, pins, subs, nextSub and watchEvery.
 	mu      sync.Mutex
 	heads   map[string]*metastore.Manifest // cached head manifests by dataset name
 	pins    map[string]int                 // absolute partition path -> open snapshots
 	subs    map[int]func(string)
 	nextSub int
+	// watchEvery is the journal poll interval of a store on S3 (objstore.go).
+	watchEvery time.Duration
 
 	// dsLocks serializes ingests into one dataset within this process, so
 	// they do not waste work racing at the commit point.
@@ -146,6 +148,11 @@ func (s *Store) recoverAll() {
 		}
 	}
 	s.recoverTrash()
+	if s.Remote() != "" {
+		// On S3 this would cost LISTs per dataset on every command;
+		// each dataset is collected after its commits and by cleanup.
+		return
+	}
 	names, err := s.datasetNames()
 	if err != nil {
 		s.log.Warn("recovery: listing datasets", "err", err)
