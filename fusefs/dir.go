@@ -251,6 +251,11 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	case store.KindInvalid:
 		return nil, nil, 0, translateError(f.log, "create", n.Path, store.ErrInvalidName)
 	case store.KindView:
+		// O_EXCL refuses a dataset that existed, not one PrepareWrite
+		// brings back from the trash for the process that just removed it
+		// (install, mv and tar -x unlink, then create with O_EXCL).
+		_, statErr := f.st.Stat(n.Dataset)
+		existed := statErr == nil
 		exists, err := f.ns.PrepareWrite(n, callerOf(ctx))
 		if err != nil {
 			return nil, nil, 0, translateError(f.log, "create", n.Dataset, err)
@@ -260,8 +265,14 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 			if err != nil {
 				return nil, nil, 0, translateError(f.log, "create", n.Dataset, err)
 			}
-			if flags&syscall.O_EXCL != 0 {
+			if flags&syscall.O_EXCL != 0 && existed {
 				return nil, nil, 0, syscall.EEXIST
+			}
+			if !existed {
+				// Created again by the process that removed it: a new
+				// file for that process, so its bytes start empty (and
+				// merge at close), not from the view's.
+				flags |= syscall.O_TRUNC
 			}
 			ch := f.viewInode(ctx, &d.Inode, e, n.View)
 			fh, errno := f.newWriteHandle(n.Dataset, name, n.View, e.Version, flags, nil)

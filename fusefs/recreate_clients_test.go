@@ -7,9 +7,10 @@ import (
 )
 
 // TestUnlinkThenCreateClients: tools that unlink (or rename away) the
-// target before creating it again (cp -a; gio save --backup, which renames
-// the view to NAME~ first and must leave a full backup) merge into the
-// dataset like plain cp; nothing is lost.
+// target before creating it again (cp -a; mv from another filesystem and
+// tar -x, which create with O_EXCL; gio save --backup, which renames the
+// view to NAME~ first and must leave a full backup) merge into the dataset
+// like plain cp; nothing is lost.
 func TestUnlinkThenCreateClients(t *testing.T) {
 	edited := esChanges(t)
 	cases := []struct {
@@ -17,6 +18,12 @@ func TestUnlinkThenCreateClients(t *testing.T) {
 		do                  func(t *testing.T, src, dst string)
 	}{
 		{"cp -a", "cp", "coreutils", func(t *testing.T, src, dst string) { run(t, "cp", "-a", src, dst) }},
+		{"mv across filesystems", "mv", "coreutils", func(t *testing.T, src, dst string) { run(t, "mv", src, dst) }},
+		{"tar -x", "tar", "apt-get install -y tar", func(t *testing.T, src, dst string) {
+			tarball := filepath.Join(t.TempDir(), "es.tar")
+			run(t, "tar", "-C", filepath.Dir(src), "-cf", tarball, filepath.Base(src))
+			run(t, "tar", "-C", filepath.Dir(dst), "-xf", tarball)
+		}},
 		{"gio save --backup", "gio", "apt-get install -y libglib2.0-bin", func(t *testing.T, src, dst string) {
 			run(t, "sh", "-c", `gio save --backup "$1" < "$0"`, src, dst)
 			b, err := os.ReadFile(dst + "~")
