@@ -31,6 +31,7 @@ type mountOptions struct {
 	ReadOnly      bool
 	AllowOther    bool
 	CacheMB       int64
+	ScratchMB     int64
 	Demo          bool
 	Debug         bool
 	Daemon        bool
@@ -65,6 +66,7 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			&cli.BoolFlag{Name: "read-only", Usage: "refuse every write with EROFS", Destination: &o.ReadOnly},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users in (mode bits apply)", Destination: &o.AllowOther},
 			&cli.Int64Flag{Name: "cache-mb", Value: 512, Usage: "rendered-view cache size in `MB`", Destination: &o.CacheMB},
+			&cli.Int64Flag{Name: "scratch-mb", Value: 4096, Usage: "bound the scratch files (saved files that are not dataset views) to `MB`; a write past it fails with ENOSPC (0: no bound)", Destination: &o.ScratchMB},
 			&cli.BoolFlag{Name: "demo", Usage: "fill an empty store with demo datasets first", Destination: &o.Demo},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request", Destination: &o.Debug},
 			&cli.BoolFlag{Name: "daemon", Usage: "run in the background; return once the mount serves, or with the mount's error", Destination: &o.Daemon},
@@ -84,6 +86,9 @@ func newMountCommand(g *globalOptions) *cli.Command {
 				if d, err := store.ParseDuration(o.CleanupEvery); err != nil || d <= 0 {
 					return usageError{fmt.Errorf("mount: --cleanup-every %q: want a duration like 1d or 6h", o.CleanupEvery)}
 				}
+			}
+			if o.ScratchMB < 0 {
+				return usageError{errors.New("--scratch-mb must be >= 0")}
 			}
 			o.Mountpoint = c.Args().First()
 			if err := checkMountpoint(g.Store, o.Mountpoint); err != nil {
@@ -276,7 +281,7 @@ func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
 		debug.SetMemoryLimit((o.CacheMB + 256) << 20)
 	}
 	g.S3.diskCache = true
-	st, err := openStore(g, store.Options{CacheBytes: o.CacheMB << 20, Logger: log, ReadOnly: o.ReadOnly})
+	st, err := openStore(g, store.Options{CacheBytes: o.CacheMB << 20, ScratchBytes: o.ScratchMB << 20, Logger: log, ReadOnly: o.ReadOnly})
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -257,5 +262,189 @@ func TestCLISymlinkAttackAsSecondUser(t *testing.T) {
 	// The store itself still works, unchanged.
 	if got, errOut, code := bcfs(t, st, "export", "ES"); code != 0 || got != want {
 		t.Fatalf("export after the attacks: exit %d, %q", code, errOut)
+	}
+}
+
+// TestCLIAndMountAcceptTheSameNames: a dataset name has one canonical form
+// (valid UTF-8, NFC, no control characters, components of at most 247
+// bytes so that NAME.parquet fits a file name). The CLI refuses the others
+// with exit 1 and a clear error; through the mount, the same names become
+// datasets and the others do not, and index.json lists exactly the datasets
+// that exist.
+func TestCLIAndMountAcceptTheSameNames(t *testing.T) {
+	needMount(t)
+	long := strings.Repeat("L", 247)
+	names := []struct {
+		name string
+		ok   bool
+	}{
+		{"caf\u00e9", true}, {"cafe\u0301", false}, {"指数", true}, {long, true}, {long + "M", false},
+		{"new\nline", false}, {"tab\tname", false}, {"bad\xff", false},
+	}
+	src := t.TempDir()
+	in := write(t, src, "in.csv", ibkrCSV)
+	cliStore := filepath.Join(t.TempDir(), "cli")
+	var want []string
+	for _, n := range names {
+		_, errOut, code := bcfs(t, cliStore, "ingest", "-d", n.name, in)
+		switch {
+		case n.ok && code != 0:
+			t.Errorf("CLI refused %q: exit %d, %s", n.name, code, errOut)
+		case !n.ok && (code != exitData || !strings.Contains(errOut, "invalid dataset name")):
+			t.Errorf("CLI on %q: exit %d, stderr %q; want exit 1, invalid dataset name", n.name, code, errOut)
+		}
+		if n.ok {
+			want = append(want, n.name)
+		}
+	}
+	slices.Sort(want)
+
+	mntStore := filepath.Join(t.TempDir(), "mnt-store")
+	if _, errOut, code := bcfs(t, mntStore, "ingest", "-d", "seed", in); code != 0 {
+		t.Fatal(errOut)
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cleanupMount(t, mnt)
+	if _, errOut, code := bcfs(t, mntStore, "mount", "--daemon", mnt); code != 0 {
+		t.Fatalf("mount: %s", errOut)
+	}
+	data, _ := os.ReadFile(in)
+	for _, n := range names {
+		// Whatever the mount does with a name it refuses (an error, or a
+		// scratch file), it makes no dataset of it.
+		_ = os.WriteFile(filepath.Join(mnt, n.name+".csv"), data, 0o644)
+	}
+	got := []string{}
+	for _, n := range names {
+		view, err := os.ReadFile(filepath.Join(mnt, n.name+".parquet"))
+		if err == nil && len(view) > 0 {
+			got = append(got, n.name)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("datasets made through the mount %q, through the CLI %q", got, want)
+	}
+	idx, err := os.ReadFile(filepath.Join(mnt, ".metadata", "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index map[string]json.RawMessage
+	if err := json.Unmarshal(idx, &index); err != nil {
+		t.Fatalf("index.json: %v\n%s", err, idx)
+	}
+	listed := []string{}
+	for k := range index {
+		listed = append(listed, k)
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, sortedWith(want, "seed")) {
+		t.Errorf("index.json lists %q, want seed and %q", listed, want)
+	}
+	for _, n := range listed {
+		if _, err := os.Stat(filepath.Join(mnt, n+".csv")); err != nil {
+			t.Errorf("index.json names %q, which the mount does not show: %v", n, err)
+		}
+	}
+}
+
+func sortedWith(s []string, more ...string) []string {
+	out := append(append([]string(nil), s...), more...)
+	slices.Sort(out)
+	return out
+}
+
+// TestCLIKilledMountSpoolRemovedAtNextMount: kill -9 of the mount while a
+// file is being copied in leaves its spool file; the next mount start
+// removes it at once (its owner is gone), not ten minutes later.
+func TestCLIKilledMountSpoolRemovedAtNextMount(t *testing.T) {
+	needMount(t)
+	st, _ := storeWithES(t)
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cleanupMount(t, mnt)
+	if _, errOut, code := bcfs(t, st, "mount", "--daemon", mnt); code != 0 {
+		t.Fatalf("mount: %s", errOut)
+	}
+	f, err := os.Create(filepath.Join(mnt, "NQ.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(bytes.Repeat([]byte("20240102  09:30:00,100,101,99,100.5,1000\n"), 50000)); err != nil {
+		t.Fatal(err)
+	}
+	spools := func() []string {
+		ents, _ := os.ReadDir(filepath.Join(st, "spool"))
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	if len(spools()) != 1 {
+		t.Fatalf("spool while copying: %v", spools())
+	}
+	pids := bcfsProcs(t, mnt)
+	if len(pids) != 1 {
+		t.Fatalf("mount processes %v", pids)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the killed mount to exit", func() bool { return len(bcfsProcs(t, mnt)) == 0 })
+	f.Close()
+	syscall.Unmount(mnt, syscall.MNT_DETACH)
+	left := spools()
+	if len(left) != 1 || !strings.HasPrefix(left[0], "write-"+strconv.Itoa(pids[0])+"-") {
+		t.Fatalf("spool after kill -9: %v, want the killed mount's file", left)
+	}
+	if _, errOut, code := bcfs(t, st, "mount", "--daemon", mnt); code != 0 {
+		t.Fatalf("second mount: %s", errOut)
+	}
+	if left := spools(); len(left) != 0 {
+		t.Fatalf("spool after the next mount started: %v, want empty", left)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "NQ.csv")); err == nil {
+		t.Fatal("the killed copy made a dataset")
+	}
+}
+
+// TestCLIScratchBound: with mount --scratch-mb 1, a file that is not a
+// dataset view fits while under the bound; one that would pass it fails
+// with ENOSPC, and removing scratch files gives the room back.
+func TestCLIScratchBound(t *testing.T) {
+	needMount(t)
+	st, _ := storeWithES(t)
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cleanupMount(t, mnt)
+	if _, errOut, code := bcfs(t, st, "mount", "--daemon", "--scratch-mb", "1", mnt); code != 0 {
+		t.Fatalf("mount: %s", errOut)
+	}
+	small := bytes.Repeat([]byte("n"), 300<<10)
+	if err := os.WriteFile(filepath.Join(mnt, "notes.txt"), small, 0o644); err != nil {
+		t.Fatalf("300 KB scratch file under a 1 MB bound: %v", err)
+	}
+	err := os.WriteFile(filepath.Join(mnt, "big.txt"), make([]byte, 2<<20), 0o644)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("2 MB scratch file over a 1 MB bound: %v, want ENOSPC", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(mnt, "notes.txt")); err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("the file under the bound: %d bytes, %v", len(got), err)
+	}
+	os.Remove(filepath.Join(mnt, "big.txt"))
+	if err := os.Remove(filepath.Join(mnt, "notes.txt")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := os.WriteFile(filepath.Join(mnt, "again.txt"), make([]byte, 900<<10), 0o644); err != nil {
+		t.Fatalf("900 KB after freeing the room: %v", err)
 	}
 }

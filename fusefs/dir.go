@@ -312,7 +312,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	out.FromStat(&st)
 	f.shareAttr(&out.Attr)
 	out.SetEntryTimeout(dirEntryTimeout)
-	return d.scratchInode(ctx, &st), fs.NewLoopbackFile(fd), 0, 0
+	return d.scratchInode(ctx, &st), f.boundScratch(fs.NewLoopbackFile(fd)), 0, 0
 }
 
 // Symlink is refused everywhere in the mount: a link made through it could

@@ -82,7 +82,7 @@ func (f *FS) newWriteHandle(dataset, source string, v store.View, version int64,
 	}
 	// The spool keeps the extension of the name written so that format
 	// detection by name works on it.
-	spool, err := os.CreateTemp(f.st.SpoolDir(), "write-*-"+source)
+	spool, err := f.st.CreateSpool("write", source)
 	if err != nil {
 		h.releaseSnap()
 		return nil, translateError(f.log, "spool", dataset, err)

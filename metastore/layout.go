@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Names of the on-disk layout.
@@ -50,17 +54,41 @@ func parseManifestBase(name string) (int64, bool) {
 	return v, true
 }
 
-// CheckName reports whether name can name a dataset: a clean relative slash
-// path whose components are not empty, do not start with "." or "_" (temp
-// files, _log, .metadata) and hold no "=" (partition folders), so a dataset
-// never collides with another's layout or escapes the store.
+// MaxNameComponent is the longest component of a dataset name, in bytes:
+// the mount shows a dataset as NAME.parquet, and a file name holds at most
+// 255 bytes.
+const MaxNameComponent = 255 - len(".parquet")
+
+// CheckName reports whether name can name a dataset. A name has one
+// canonical form, so that two names that look alike are the same name:
+// valid UTF-8 in Unicode NFC, without control characters; a clean relative
+// slash path whose components are not empty, hold at most MaxNameComponent
+// bytes, do not start with "." or "_" (temp files, _log, .metadata) and
+// hold no "=" (partition folders), so that a dataset never collides with
+// another's layout or escapes the store. The error says what is wrong and,
+// for a name in another Unicode form, the name to use.
 func CheckName(name string) error {
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidName, name)
+	}
 	if err := checkRelPath(name); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidName, err)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: %q holds the control character %U", ErrInvalidName, name, r)
+		}
+	}
+	if !norm.NFC.IsNormalString(name) {
+		return fmt.Errorf("%w: %q is not in Unicode NFC form; use %q, which looks the same", ErrInvalidName, name, norm.NFC.String(name))
 	}
 	for _, c := range strings.Split(name, "/") {
 		if c == "" || c[0] == '.' || c[0] == '_' || strings.ContainsRune(c, '=') {
 			return fmt.Errorf("%w: %q: component %q is reserved", ErrInvalidName, name, c)
+		}
+		if len(c) > MaxNameComponent {
+			return fmt.Errorf("%w: component %.24q... of %q is %d bytes; at most %d (with \".parquet\" a file name holds 255)",
+				ErrInvalidName, c, name, len(c), MaxNameComponent)
 		}
 	}
 	return nil

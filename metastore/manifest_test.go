@@ -228,6 +228,15 @@ func TestCheckName(t *testing.T) {
 		{"", false}, {"/abs", false}, {"a/../b", false}, {"..", false}, {"a//b", false}, {"a/", false},
 		{".metadata", false}, {"a/.hidden", false}, {"_log", false}, {"x/year=2024", false},
 		{"a\\b", false}, {"nul\x00", false}, {".", false},
+		// One canonical form: valid UTF-8, NFC, no control characters.
+		{"caf\u00e9", true}, {"cafe\u0301", false}, {"指数/沪深300", true}, {"₿/BTC", true},
+		{"a\nb", false}, {"a\tb", false}, {"a\rb", false}, {"del\x7f", false}, {"c1\u0085", false},
+		{"bad\xff", false}, {"bad\xc3", false},
+		// 247 bytes per component: NAME.parquet fits in 255.
+		{strings.Repeat("a", 247), true}, {strings.Repeat("a", 248), false},
+		{strings.Repeat("é", 123) + "a", true}, {strings.Repeat("é", 124), false},
+		{strings.Repeat("f", 247) + "/" + strings.Repeat("n", 247), true},
+		{strings.Repeat("f", 248) + "/n", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,9 +13,10 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrNotEmpty: the folder holds datasets or folders.
 	ErrNotEmpty = errors.New("folder not empty")
-	// ErrInvalidName: a name with "..", NUL, an absolute path, an empty or
-	// reserved segment.
-	ErrInvalidName = errors.New("invalid dataset name")
+	// ErrInvalidName: a name that is not in canonical form (see ValidName),
+	// with "..", NUL, an absolute path, an empty, reserved or too long
+	// segment. It is metastore's, so either package's check matches it.
+	ErrInvalidName = metastore.ErrInvalidName
 	// ErrBadInput: the input cannot be ingested; the dataset is unchanged.
 	// The wrapped error says file, line, column, value and reason.
 	ErrBadInput = errors.New("bad input")
@@ -43,4 +44,7 @@ var (
 	// ErrWriterDied: the process writing a view was killed before it
 	// closed the file; nothing it wrote was ingested.
 	ErrWriterDied = errors.New("the writing process was killed before closing the file; nothing was ingested")
+	// ErrScratchFull: the scratch folder is at its bound
+	// (Options.ScratchBytes); the mount answers ENOSPC.
+	ErrScratchFull = errors.New("scratch space full")
 )

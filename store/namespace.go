@@ -537,7 +537,7 @@ func (ns *Namespace) exportView(n Name, p string) error {
 // mergeDataset ingests the committed view of src into dst and then moves
 // src to the trash.
 func (ns *Namespace) mergeDataset(ctx context.Context, src, dst Name) (*IngestResult, error) {
-	tmp, err := os.CreateTemp(ns.st.SpoolDir(), "merge-*"+src.View.Ext())
+	tmp, err := ns.st.CreateSpool("merge", src.Path)
 	if err != nil {
 		return nil, err
 	}

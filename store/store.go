@@ -33,6 +33,9 @@ type Options struct {
 	// collection removes it; 0 means 10 minutes. Every version is kept
 	// unless a retention policy drops it (bcfs cleanup).
 	Grace time.Duration
+	// ScratchBytes bounds the scratch folder (files that are not dataset
+	// views, saved through the mount); 0 means no bound. See ReserveScratch.
+	ScratchBytes int64
 	// DecodeLimits bound a decoder's memory per record and per batch
 	// (formats.Limits); an ingest's IngestOptions.Limits override them.
 	DecodeLimits formats.Limits
@@ -64,6 +67,8 @@ type Store struct {
 	gcw *gcWorker // background garbage collection (nil when read-only)
 
 	failLog failureLog // cached failure log (.metadata/errors.json)
+
+	scratch scratchUsage // bytes in the scratch folder, against opt.ScratchBytes
 }
 
 // Open opens the store at dir, creating it if needed, and recovers every
@@ -140,13 +145,7 @@ func (s *Store) datasetDir(name string) string { return metastore.DatasetDir(s.d
 // unreferenced files older than the grace period, and finishes moves to
 // and from the trash that a crash interrupted. It never empties the trash.
 func (s *Store) recoverAll() {
-	cutoff := time.Now().Add(-s.opt.Grace)
-	ents, _ := s.fs.ReadDir(s.SpoolDir())
-	for _, e := range ents {
-		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
-			_ = s.fs.RemoveAll(filepath.Join(s.SpoolDir(), e.Name()))
-		}
-	}
+	s.cleanSpool(time.Now().Add(-s.opt.Grace))
 	s.recoverTrash()
 	if s.Remote() != "" {
 		// On S3 this would cost LISTs per dataset on every command;
