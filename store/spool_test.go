@@ -47,11 +47,11 @@ func TestSpoolOfDeadProcessRemovedAtOpen(t *testing.T) {
 	deadStart := liveStart // any start: the process is gone
 	spool := filepath.Join(dir, "spool")
 	files := map[string]bool{ // name -> kept
-		filepath.Base(own.Name()): true,
+		filepath.Base(own.Name()):                                       true,
 		fmt.Sprintf("write-%d-%d-1.csv", live.Process.Pid, liveStart):   true,
 		fmt.Sprintf("write-%d-%d-2.csv", dead.Process.Pid, deadStart):   false,
 		fmt.Sprintf("write-%d-%d-3.csv", live.Process.Pid, liveStart+1): false, // pid reused
-		"write-123abc-ES.csv": true, // an older bcfs's name, recent
+		"write-123abc-ES.csv":                                           true,  // an older bcfs's name, recent
 	}
 	for name := range files {
 		if err := os.WriteFile(filepath.Join(spool, name), make([]byte, 1000), 0o644); err != nil {
