@@ -200,7 +200,7 @@ func writeChecked(ctx context.Context, w io.Writer, b Blob) error {
 		h = sha256.New()
 		w = io.MultiWriter(w, h)
 	}
-	buf := make([]byte, min(1<<20, max(b.Size, 1)))
+	buf := make([]byte, min(CopyChunk, max(b.Size, 1)))
 	var off int64
 	for off < b.Size {
 		if err := ctx.Err(); err != nil {
