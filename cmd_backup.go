@@ -313,12 +313,14 @@ func showProgress(w io.Writer, pr *store.Progress, verb string) (stop func()) {
 		defer wg.Done()
 		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(f, "\r\033[K")
-				return
-			case <-tick.C:
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-done:
+					fmt.Fprint(f, "\r\033[K")
+					return
+				case <-tick.C:
+				}
 			}
 			b, tb := pr.Bytes.Load(), pr.TotalBytes.Load()
 			el := time.Since(start).Seconds()

@@ -569,3 +569,23 @@ func TestBackupBadConfiguration(t *testing.T) {
 		t.Error("a refused restore created the store folder")
 	}
 }
+
+// TestBackupProgressOnlyOnATerminal: progress shows on a terminal's stderr
+// (script(1) gives the command one), never on a pipe.
+func TestBackupProgressOnlyOnATerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script(1) not installed")
+	}
+	tmp := t.TempDir()
+	st := filepath.Join(tmp, "store")
+	mustRun(t, st, "ingest", "--dataset", "ES", genBars(t, tmp, "es.csv", "ES", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), 3000))
+	mustRun(t, st, "backup", "target", "add", "usb", "file://"+filepath.Join(tmp, "usb"))
+	out, err := exec.Command("script", "-qec", bcfsBin+" --store "+st+" backup", "/dev/null").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "backup: ") || !strings.Contains(string(out), "ETA") || !strings.Contains(string(out), "usb (file://") {
+		t.Fatalf("on a terminal: %v\n%q", err, out)
+	}
+	_, errOut, code := bcfs(t, st, "backup")
+	if code != 0 || errOut != "" {
+		t.Fatalf("on a pipe: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -6,12 +6,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"bcfs/backend"
 	"bcfs/backend/s3test"
@@ -229,5 +237,41 @@ func TestParseURL(t *testing.T) {
 		if err != nil || l.String() != c.want {
 			t.Errorf("%s: %v %v, want %s", c.in, l, err, c.want)
 		}
+	}
+}
+
+// TestS3RetriesTransientErrors puts a proxy in front of the server that
+// answers every other request with a 503 or drops the connection: each
+// operation still succeeds, because transient errors are retried.
+func TestS3RetriesTransientErrors(t *testing.T) {
+	srv := s3test.Start(t, "bucket-one")
+	target, _ := url.Parse(srv.Endpoint())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var n atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) % 4 {
+		case 1:
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>injected</Message></Error>`)
+		case 3:
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				c.(*net.TCPConn).SetLinger(0) // a reset, not a clean close
+				c.Close()
+			}
+		default:
+			rp.ServeHTTP(w, r)
+		}
+	}))
+	defer proxy.Close()
+	t.Setenv("AWS_ENDPOINT_URL", proxy.URL)
+	b, err := backend.NewS3(context.Background(), "bucket-one", "p", backend.S3Options{MaxBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testBackend(t, b)
+	if n.Load() < 40 {
+		t.Fatalf("only %d requests went through the proxy", n.Load())
 	}
 }
