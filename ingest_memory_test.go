@@ -9,7 +9,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -40,6 +43,28 @@ func writeBomb(t *testing.T, path string, rows, field int, quoted bool) {
 	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+var plainBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// plainBinary builds bcfs without the race detector (which multiplies
+// memory) once per test run, for memory measurements.
+func plainBinary(t *testing.T) string {
+	t.Helper()
+	plainBin.once.Do(func() {
+		plainBin.path = filepath.Join(filepath.Dir(bcfsBin), "bcfs-plain") // removed by TestMain
+		if out, err := exec.Command("go", "build", "-o", plainBin.path, ".").CombinedOutput(); err != nil {
+			plainBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if plainBin.err != nil {
+		t.Fatal(plainBin.err)
+	}
+	return plainBin.path
 }
 
 var maxRSS = regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
@@ -83,10 +108,7 @@ func TestIngestMemoryBomb(t *testing.T) {
 		t.Skip("/usr/bin/time is missing")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bcfs")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := plainBinary(t)
 	for _, tc := range []struct {
 		name   string
 		quoted bool
@@ -109,5 +131,57 @@ func TestIngestMemoryBomb(t *testing.T) {
 				t.Errorf("peak RSS %d MiB, want under 1 GiB", rss>>20)
 			}
 		})
+	}
+}
+
+// TestMountMemoryBomb copies the bomb into a mount (a binary built without
+// the race detector): the copy fails, the mount survives with its peak RSS
+// under 1 GiB, and the refusal is the name's last_error.
+func TestMountMemoryBomb(t *testing.T) {
+	needMount(t)
+	bin := plainBinary(t)
+	bomb := filepath.Join(t.TempDir(), "bomb.csv.zst")
+	writeBomb(t, bomb, 150, 50_000_000, false)
+	st := filepath.Join(t.TempDir(), "store")
+	mnt := t.TempDir()
+	sock, notify := notifySocket(t)
+	cleanupMount(t, mnt)
+	cmd := exec.Command(bin, "--store", st, "mount", mnt)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
+	stderr := &testLog{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		waitExit(t, cmd, time.Minute)
+	})
+	if msg := readNotify(t, sock, 30*time.Second); msg != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1\n%s", msg, stderr.String())
+	}
+	out, err := exec.Command("cp", bomb, filepath.Join(mnt, "bomb.csv")).CombinedOutput()
+	if err == nil {
+		t.Fatalf("cp of the bomb succeeded: %s", out)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("the mount died: %v\n%s", err, stderr.String())
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+	if m == nil {
+		t.Fatalf("no VmHWM in\n%s", status)
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	t.Logf("cp: %s; mount peak RSS %d MiB", strings.TrimSpace(string(out)), kb>>10)
+	if kb<<10 >= 1<<30 {
+		t.Errorf("mount peak RSS %d MiB, want under 1 GiB", kb>>10)
+	}
+	meta, err := os.ReadFile(filepath.Join(mnt, ".metadata", "bomb.json"))
+	if err != nil || !strings.Contains(string(meta), "record limit of 16 MiB") {
+		t.Errorf("bomb.json (%v) lacks the refusal:\n%s", err, meta)
+	}
+	if _, err := os.ReadDir(mnt); err != nil {
+		t.Errorf("the mount no longer lists: %v", err)
 	}
 }

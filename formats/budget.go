@@ -9,8 +9,8 @@ import (
 // input: one record (a CSV record with all its fields, one Parquet value)
 // may hold at most MaxRecordBytes, and one batch at most MaxBatchBytes (the
 // text of its records in CSV; in Parquet the decoded values of a batch, and
-// also the largest pages of all columns of a row group, which are held at
-// once). An input over either limit is refused with ErrTooLarge, naming the
+// also the footer and the largest pages of all columns of a row group,
+// which are held at once). An input over either limit is refused with ErrTooLarge, naming the
 // file, the line (or row) and the limit; it is never truncated. The CSV
 // decoder holds at most three batches of text and one converted batch, so
 // its memory stays near 4 x MaxBatchBytes + MaxRecordBytes whatever the

@@ -116,7 +116,7 @@ func TestParquetBudgets(t *testing.T) {
 		rows = append(rows, noteRow{TS: t0.Add(time.Duration(i) * time.Minute), Open: 1, High: 2, Low: 0.5, Close: 1, Volume: 1,
 			Note: strings.Repeat(string(rune('a'+i)), 100<<10)})
 	}
-	data := pqFile(t, rows, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(2))
+	data := pqFile(t, rows, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(2), parquet.SkipPageBounds("note"), parquet.SkipPageStatistics("note"))
 	t.Logf("%d rows of 100 KiB notes: %d-byte file", len(rows), len(data))
 	cases := []struct {
 		name string
@@ -144,5 +144,12 @@ func TestParquetBudgets(t *testing.T) {
 				t.Fatalf("got %v, want %q with a row number", err, tc.want)
 			}
 		})
+	}
+	// With statistics the footer holds each row group's smallest and largest
+	// note: it is refused before parquet-go reads it.
+	stats := pqFile(t, rows, parquet.MaxRowsPerRowGroup(2))
+	err := decodeBytes(stats, Options{File: "stats.parquet", Limits: Limits{MaxBatchBytes: 512 << 10}})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "stats.parquet: ") || !strings.Contains(err.Error(), "footer of") {
+		t.Fatalf("got %v, want the footer refused", err)
 	}
 }

@@ -34,13 +34,27 @@
 //     swapped. Naive times are in Options.Location (UTC when nil).
 //   - Every batch passes ValidateBatch; under OHLCReject the decoder ends
 //     with *OHLCError instead of io.EOF when rows violated OHLC order.
-//   - Memory is bounded by one batch and one record (at most 64 MiB).
+//   - Memory is bounded by Options.Limits, not by the input (budget.go):
+//     a record over MaxRecordBytes or a batch over MaxBatchBytes is
+//     refused with ErrTooLarge naming file, line and limit.
+//   - Missing values (empty, null, NaN, N/A: isNullText) never decide a
+//     column's type. Written into a dataset (Options.Schema), a column the
+//     dataset has keeps the dataset's type; text stays verbatim.
+//   - Local times are refused when ambiguous or non-existent in
+//     Options.Location (zone.go), unless Options.Ambiguous is
+//     AmbiguousInfer, which resolves the repeated hour from row order.
+//   - A file with a symbol column names the symbol on every row; an empty
+//     cell is refused. Timestamps are whole microseconds; finer digits are
+//     refused, never truncated.
 //
 // CSV rendering (AppendCSVHeader, AppendCSVRows) is deterministic: the same
 // batch always renders to the same bytes, because manifests store the byte
 // length of each row group's rendering and the CSV view renders it again
 // later. Timestamps print as UTC "YYYY-MM-DD HH:MM:SS[.fraction]", floats
-// rounded to 6 decimals without trailing zeros.
+// rounded to 6 decimals without trailing zeros. AppendCSVRowsZone prints a
+// zoned dataset's timestamp column as wall time in its zone with the UTC
+// offset, exactly CSVZoneBytes longer, so lengths stored for the UTC
+// rendering give the zoned size too.
 //
 // Parquet:
 //

@@ -114,8 +114,9 @@ func checkPageHeaders(f *parquet.File, meta *format.ColumnMetaData) (resident in
 var errCorruptPage = errors.New("corrupt column data")
 
 // openParquetFile opens the footer, turning parquet-go panics on malformed
-// input into errors.
-func openParquetFile(r io.ReaderAt, size int64, name string) (f *parquet.File, err error) {
+// input into errors. A footer longer than maxFooter bytes (0: no limit) is
+// refused before it is read: its statistics can hold whole values.
+func openParquetFile(r io.ReaderAt, size int64, name string, maxFooter int) (f *parquet.File, err error) {
 	defer recoverParquet(name, &err)
 	if size < 12 {
 		return nil, fmt.Errorf("%s: %d bytes is too short for a Parquet file: %w", name, size, ErrNotBars)
@@ -141,6 +142,9 @@ func openParquetFile(r io.ReaderAt, size int64, name string) (f *parquet.File, e
 	}
 	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
 		return nil, fmt.Errorf("%s: corrupt Parquet footer: length %d exceeds the file: %w", name, n, ErrUnsupported)
+	}
+	if n := int(binary.LittleEndian.Uint32(tail[:4])); maxFooter > 0 && n > maxFooter {
+		return nil, fmt.Errorf("%s: %w: the Parquet footer of %d bytes is longer than the batch limit of %s (MaxBatchBytes)", name, ErrTooLarge, n, sizeText(maxFooter))
 	}
 	f, err = parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {

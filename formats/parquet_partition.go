@@ -23,7 +23,7 @@ type PartitionReader struct {
 func OpenPartition(r io.ReaderAt, size int64) (p *PartitionReader, err error) {
 	const name = "partition"
 	defer recoverParquet(name, &err)
-	f, err := openParquetFile(r, size, name)
+	f, err := openParquetFile(r, size, name, 0)
 	if err != nil {
 		return nil, err
 	}

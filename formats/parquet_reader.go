@@ -51,7 +51,7 @@ func OpenParquet(r io.ReaderAt, size int64, opt Options) (dec Decoder, err error
 		name = "input"
 	}
 	defer recoverParquet(name, &err)
-	f, err := openParquetFile(r, size, name)
+	f, err := openParquetFile(r, size, name, opt.batchLimit())
 	if err != nil {
 		return nil, err
 	}

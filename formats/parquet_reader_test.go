@@ -265,7 +265,7 @@ func readAllLeaves(path string) (rows int64, err error) {
 		return 0, err
 	}
 	defer recoverParquet(path, &err)
-	f, err := openParquetFile(bytes.NewReader(data), int64(len(data)), path)
+	f, err := openParquetFile(bytes.NewReader(data), int64(len(data)), path, 0)
 	if err != nil {
 		return 0, err
 	}

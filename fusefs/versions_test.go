@@ -2,9 +2,11 @@ package fusefs
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"bcfs/metastore"
 	"bcfs/store"
 )
 
@@ -159,4 +162,75 @@ func TestVersionsFolder(t *testing.T) {
 	if rows(t, m.st, "yahoo/ES") == 0 {
 		t.Error("dataset lost rows")
 	}
+}
+
+// TestOpenViewsSurviveCleanup opens a view and an old version through the
+// mount, then another Store on the same folder (as another process would)
+// drops that version and the old rows and removes their files at once. Both
+// open files read to the end with the bytes they had.
+func TestOpenViewsSurviveCleanup(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Minute)
+	m := mount(t, Options{}, func(st *store.Store) {
+		dir := t.TempDir()
+		for i := 0; i < 3; i++ {
+			ingestFile(t, st, "ES", writeFile(t, dir, fmt.Sprintf("%d.csv", i), genBars(now.Add(-time.Duration(10-i)*24*time.Hour), 2000, "ES", "ibkr")))
+		}
+	})
+	wantOld := snapshotBytes(t, m.st, "ES", store.ViewCSV)
+	sn, err := m.st.PinVersion("ES", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v1 bytes.Buffer
+	if _, err := sn.WriteTo(store.ViewParquet, &v1); err != nil {
+		t.Fatal(err)
+	}
+	sn.Release()
+	head, err := os.Open(filepath.Join(m.mnt, "ES.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer head.Close()
+	old, err := os.Open(filepath.Join(m.mnt, ".versions/ES/1.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	first := make([]byte, 10)
+	if _, err := head.Read(first); err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(m.st.Dir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.AddPolicy(metastore.RetentionPolicy{Pattern: "*", KeepVersions: 1, DropRowsOlderThan: "9d"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := other.Cleanup(context.Background(), store.CleanupOptions{Grace: time.Nanosecond})
+	other.Close()
+	if err != nil || rep.VersionsRemoved != 3 || rep.RowsDropped == 0 || rep.FilesDeleted == 0 {
+		t.Fatalf("cleanup: %+v, %v", rep, err)
+	}
+	rest, err := io.ReadAll(head)
+	if err != nil {
+		t.Fatalf("reading the open view after cleanup: %v", err)
+	}
+	if got := append(first, rest...); !bytes.Equal(got, wantOld) {
+		t.Errorf("open ES.csv read %d bytes after cleanup, want the %d it had", len(got), len(wantOld))
+	}
+	if got, err := io.ReadAll(old); err != nil || !bytes.Equal(got, v1.Bytes()) {
+		t.Errorf("open .versions/ES/1.parquet after its version was removed: %d bytes, %v", len(got), err)
+	}
+	// New opens see the new state.
+	if names, _ := readDirNames(filepath.Join(m.mnt, ".versions/ES")); !slices.Equal(names, []string{"4.csv", "4.parquet", "log.json"}) {
+		t.Errorf(".versions/ES after cleanup lists %q", names)
+	}
+	eventually(t, func() error {
+		b, err := os.ReadFile(filepath.Join(m.mnt, "ES.csv"))
+		if err != nil || bytes.Equal(b, wantOld) {
+			return fmt.Errorf("ES.csv still the old version (%v)", err)
+		}
+		return nil
+	})
 }

@@ -18,15 +18,21 @@ type gcWorker struct {
 	mu     sync.Mutex
 	queue  []string
 	queued map[string]bool
-	wake   chan struct{}
-	ctx    context.Context
-	stop   context.CancelFunc
-	done   chan struct{}
+	// last is when each dataset was last collected. A commit makes no
+	// garbage by itself (every version is kept; a losing attempt removes
+	// its own files), so background collection of one dataset runs at most
+	// once per half grace period: its cost, reading every manifest, stays
+	// off the commit path of a dataset with thousands of versions.
+	last map[string]time.Time
+	wake chan struct{}
+	ctx  context.Context
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 func (s *Store) startGC() {
 	ctx, stop := context.WithCancel(context.Background())
-	w := &gcWorker{queued: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, stop: stop, done: make(chan struct{})}
+	w := &gcWorker{queued: map[string]bool{}, last: map[string]time.Time{}, wake: make(chan struct{}, 1), ctx: ctx, stop: stop, done: make(chan struct{})}
 	s.gcw = w
 	go func() {
 		defer close(w.done)
@@ -74,9 +80,18 @@ func (s *Store) gc(name string) {
 		return
 	}
 	w.mu.Lock()
+	grace := s.opt.Grace
+	if grace == 0 {
+		grace = metastore.DefaultGrace
+	}
+	if last, ok := w.last[name]; ok && time.Since(last) < grace/2 {
+		w.mu.Unlock()
+		return
+	}
 	if !w.queued[name] {
 		w.queued[name] = true
 		w.queue = append(w.queue, name)
+		w.last[name] = time.Now()
 	}
 	w.mu.Unlock()
 	select {
