@@ -27,9 +27,15 @@
 //     never collide with it.
 //   - Pinned version: a version an open snapshot reads; Recover never removes
 //     its files (the caller passes their paths).
-//   - Garbage: a partition file no kept manifest references, not pinned, and
-//     older than a grace period, or a temp file of an interrupted write.
-//     Garbage is only ever a file whose name the store generated.
+//   - Retention: every version is kept until a retention policy drops it
+//     (DropVersions). A dropped version leaves a tombstone,
+//     _log/.dropped-<20 digits>.json, holding its manifest; while the
+//     tombstone is younger than the grace period its files stay, so a reader
+//     or rollback that loaded the manifest just before still finds them.
+//   - Garbage: a partition file no manifest and no young tombstone
+//     references, not pinned, and older than a grace period, a temp file of
+//     an interrupted write, or an old tombstone (Collect). Garbage is only
+//     ever a file whose name the store generated.
 //
 // Invariants: a committed manifest is never modified; every partition file a
 // retained manifest names exists; files are made durable (fsync) before the
