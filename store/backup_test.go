@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -166,4 +167,55 @@ func TestRestoreOntoExistingDataset(t *testing.T) {
 	if len(vs) != int(now.Version)+1 {
 		t.Errorf("versions %v: history lost", vs)
 	}
+}
+
+// TestRestoreAsOfIntoNewStore: --as-of picks the newest backed-up version
+// committed by then, and a new store gets the history up to it, numbered
+// as in the original.
+func TestRestoreAsOfIntoNewStore(t *testing.T) {
+	st := backupStore(t)
+	ctx := context.Background()
+	target := []metastore.BackupTarget{{Name: "t", URL: "file://" + t.TempDir()}}
+	if res, err := st.Backup(ctx, target, BackupOptions{}); err != nil || !res[0].OK {
+		t.Fatalf("%+v %v", res, err)
+	}
+	vs, err := st.VersionNumbers("ES")
+	if err != nil || len(vs) < 3 {
+		t.Fatalf("versions %v %v", vs, err)
+	}
+	mid, err := st.Manifest("ES", vs[len(vs)-2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readViewAt(t, st, "ES", mid.Version)
+	fresh := newTestStore(t, Options{})
+	rep, err := fresh.Restore(ctx, []RestoreSource{{Label: "t", URL: target[0].URL}}, RestoreOptions{Datasets: []string{"ES"}, AsOf: mid.CommittedAt})
+	if err != nil || !rep.OK() {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	d := rep.Datasets[0]
+	if d.Version != mid.Version || d.StoreVersion != mid.Version || len(d.History) != len(vs)-1 || d.Rows != mid.RowCount {
+		t.Fatalf("as of %s: %+v, want version %d with %d versions of history", mid.CommittedAt, d, mid.Version, len(vs)-1)
+	}
+	if got := readView(t, fresh, "ES", ViewCSV); string(got) != string(want) {
+		t.Error("the restored head differs from the original version")
+	}
+	rep, err = fresh.Restore(ctx, []RestoreSource{{Label: "t", URL: target[0].URL}}, RestoreOptions{Datasets: []string{"ES"}, AsOf: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil || rep.OK() || !strings.Contains(rep.Datasets[0].Error, "committed at or before 2000-01-01") {
+		t.Fatalf("as of a time before every version: %+v %v", rep, err)
+	}
+}
+
+func readViewAt(t *testing.T, st *Store, name string, v int64) []byte {
+	t.Helper()
+	sn, err := st.PinVersion(name, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Release()
+	var buf bytes.Buffer
+	if _, err := sn.WriteTo(ViewCSV, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
