@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"bcfs/backend/s3test"
 )
 
 // TestErrorsCommand: a failed ingest of a new name is listed by `bcfs
@@ -49,5 +51,36 @@ func TestErrorsCommand(t *testing.T) {
 	out, _, code = bcfs(t, store, "stats", "--json", "fresh")
 	if code != 0 || !strings.Contains(out, `"last_error": {`) || !strings.Contains(out, `"xyz"`) {
 		t.Fatalf("stats fresh: %d %s", code, out)
+	}
+}
+
+// TestErrorsCommandOnS3: failures are recorded in a store kept in a bucket
+// and another process (another machine's work folder) lists them, bounded.
+func TestErrorsCommandOnS3(t *testing.T) {
+	s3test.Start(t, "errs")
+	t.Chdir(t.TempDir())
+	a, b := newS3CLI(t, "s3://errs/bars"), newS3CLI(t, "s3://errs/bars")
+	src := t.TempDir()
+	a.ok("ingest", "--dataset", "ok", write(t, src, "ok.csv", ibkrCSV))
+	bad := write(t, src, "bad.csv", ibkrCSV+"20240102  09:32:00,101.5,102,xyz,101,100,101,5\n")
+	if _, _, code := a.run("ingest", "--dataset", "fresh", bad); code != 1 {
+		t.Fatalf("bad ingest exit %d, want 1", code)
+	}
+	if _, _, code := a.run("ingest", "--dataset", "ok", bad); code != 1 {
+		t.Fatalf("bad ingest exit %d, want 1", code)
+	}
+	var fails []struct {
+		Dataset, Value string
+		Line           int64
+	}
+	out := b.ok("errors", "--json")
+	if err := json.Unmarshal([]byte(out), &fails); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(fails) != 2 || fails[0].Dataset != "fresh" || fails[1].Dataset != "ok" || fails[1].Value != "xyz" || fails[1].Line != 4 {
+		t.Fatalf("errors --json on S3 = %s", out)
+	}
+	if out := b.ok("stats", "--json", "fresh"); !strings.Contains(out, `"xyz"`) {
+		t.Fatalf("stats fresh on S3: %s", out)
 	}
 }

@@ -283,28 +283,45 @@ func failureNames(fsys FS, dir string) ([]string, error) {
 	return out, nil
 }
 
+// FailureNames lists the entries of the store's failure log under root,
+// oldest first.
+func FailureNames(fsys FS, root string) ([]string, error) {
+	return failureNames(fsys, filepath.Join(root, FailuresDir))
+}
+
+// ReadFailure reads one entry of the failure log; nil, nil when it was
+// removed meanwhile or does not decode.
+func ReadFailure(fsys FS, root, name string) (*LastError, error) {
+	data, err := readFile(fsys, filepath.Join(root, FailuresDir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // pruned by another writer
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := new(LastError)
+	if json.Unmarshal(data, e) != nil {
+		return nil, nil
+	}
+	return e, nil
+}
+
 // ReadFailures returns the store's recorded failures, oldest first. An entry
 // removed or damaged meanwhile is left out.
 func ReadFailures(fsys FS, root string) ([]LastError, error) {
-	dir := filepath.Join(root, FailuresDir)
-	names, err := failureNames(fsys, dir)
+	names, err := FailureNames(fsys, root)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]LastError, 0, len(names))
 	for _, n := range names {
-		data, err := readFile(fsys, filepath.Join(dir, n))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // pruned by another writer
-		}
+		e, err := ReadFailure(fsys, root, n)
 		if err != nil {
 			return nil, err
 		}
-		var e LastError
-		if json.Unmarshal(data, &e) != nil {
-			continue
+		if e != nil {
+			out = append(out, *e)
 		}
-		out = append(out, e)
 	}
 	return out, nil
 }

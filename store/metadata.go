@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -285,38 +285,45 @@ func (s *Store) Failures() ([]metastore.LastError, error) {
 	return append([]metastore.LastError{}, fails...), nil
 }
 
-// failureLog caches the store's failure log, keyed by the modification
-// time of its folder (every append and prune changes it).
+// failureLog caches the entries of the store's failure log by file name
+// (entries never change once written), so that reading it costs one listing
+// of its folder plus the entries added since. A listing, not the folder's
+// modification time, tells what changed: object stores have no folder times.
 type failureLog struct {
-	mu    sync.Mutex
-	mtime time.Time
-	ok    bool
-	list  []metastore.LastError
+	mu     sync.Mutex
+	byName map[string]*metastore.LastError // nil value: an entry that does not decode
+	list   []metastore.LastError
+	names  []string // the names list was built from
 }
 
-// failures returns the cached failure log, re-read when its folder changed.
-// The result must not be modified.
+// failures returns the store's failure log, oldest first, as other
+// processes may have changed it. The result must not be modified.
 func (s *Store) failures() ([]metastore.LastError, error) {
-	dir := filepath.Join(s.dir, metastore.FailuresDir)
+	names, err := metastore.FailureNames(s.fs, s.dir)
+	if err != nil {
+		return nil, err
+	}
 	fl := &s.failLog
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
-	fi, err := s.fs.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		fl.ok, fl.list = false, nil
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if fl.ok && fi.ModTime().Equal(fl.mtime) {
+	if slices.Equal(names, fl.names) {
 		return fl.list, nil
 	}
-	list, err := metastore.ReadFailures(s.fs, s.dir)
-	if err != nil {
-		return nil, err
+	byName := make(map[string]*metastore.LastError, len(names))
+	list := make([]metastore.LastError, 0, len(names))
+	for _, n := range names {
+		e, ok := fl.byName[n]
+		if !ok {
+			if e, err = metastore.ReadFailure(s.fs, s.dir, n); err != nil {
+				return nil, err
+			}
+		}
+		byName[n] = e
+		if e != nil {
+			list = append(list, *e)
+		}
 	}
-	fl.ok, fl.mtime, fl.list = true, fi.ModTime(), list
+	fl.byName, fl.list, fl.names = byName, list, names
 	return list, nil
 }
 

@@ -112,6 +112,22 @@ func TestFailureOfExistingDataset(t *testing.T) {
 	if err != nil || doc.LastError == nil || *doc.LastError != fails[0] || doc.RowCount != 3 {
 		t.Fatalf("doc %+v, %v", doc, err)
 	}
+	// A failure recorded by another process shows in this one's (cached)
+	// log at once.
+	other, err := Open(st.dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Ingest(context.Background(), "B", bad, IngestOptions{Source: "B.csv"}); err == nil {
+		t.Fatal("bad file accepted")
+	}
+	if fails, err := st.Failures(); err != nil || len(fails) != 2 || fails[1].Dataset != "B" {
+		t.Fatalf("failures after another process failed: %+v, %v", fails, err)
+	}
+	if k, err := st.MetadataKind("B.json"); k != MetaFile || err != nil {
+		t.Fatalf("B.json: %v, %v", k, err)
+	}
 }
 
 // TestFailureLogIsBounded: the store keeps the newest MaxFailures failures.
