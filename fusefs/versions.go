@@ -46,6 +46,7 @@ var (
 	_ = (fs.NodeLinker)((*versionsDir)(nil))
 	_ = (fs.NodeMknoder)((*versionsDir)(nil))
 	_ = (fs.NodeSetattrer)((*versionsDir)(nil))
+	_ = (fs.NodeOpendirHandler)((*versionsDir)(nil))
 )
 
 // lookupVersions answers the root's lookup of .versions.
@@ -100,7 +101,69 @@ func (d *versionsDir) versions() []int64 {
 	return vs
 }
 
+// OpendirHandle lists through versionsDirHandle, which declines the lookup
+// READDIRPLUS would otherwise make for every entry: a listing of a thousand
+// versions reads the _log folder once and opens no manifest (a manifest is
+// read when a name is looked up, stat'ed or opened).
+func (d *versionsDir) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	return &versionsDirHandle{d: d}, 0, 0
+}
+
+// versionsDirHandle is an open .versions folder.
+type versionsDirHandle struct {
+	d       *versionsDir
+	entries []fuse.DirEntry
+	loaded  bool
+	pos     int
+}
+
+var (
+	_ = (fs.FileReaddirenter)((*versionsDirHandle)(nil))
+	_ = (fs.FileSeekdirer)((*versionsDirHandle)(nil))
+	_ = (fs.FileLookuper)((*versionsDirHandle)(nil))
+)
+
+func (h *versionsDirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if !h.loaded {
+		ents, errno := h.d.list()
+		if errno != 0 {
+			return nil, errno
+		}
+		h.entries, h.loaded = ents, true
+	}
+	if h.pos >= len(h.entries) {
+		return nil, 0
+	}
+	e := h.entries[h.pos]
+	h.pos++
+	return &e, 0
+}
+
+// Seekdir positions after the off'th entry; 0 (rewinddir) lists afresh.
+func (h *versionsDirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if off == 0 {
+		h.loaded = false
+	}
+	h.pos = int(off)
+	return 0
+}
+
+// Lookup declines READDIRPLUS's per-entry lookup: the entry is listed
+// without attributes and the kernel looks it up when it is used.
+func (h *versionsDirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.ENOENT
+}
+
 func (d *versionsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	out, errno := d.list()
+	if errno != 0 {
+		return nil, errno
+	}
+	return fs.NewListDirStream(out), 0
+}
+
+// list returns the sorted entries of d.
+func (d *versionsDir) list() ([]fuse.DirEntry, syscall.Errno) {
 	dirs, err := d.subfolders()
 	if err != nil {
 		return nil, translateError(d.fsys.log, "readdir", versionsDirName, err)
@@ -119,7 +182,7 @@ func (d *versionsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return fs.NewListDirStream(out), 0
+	return out, 0
 }
 
 // parseVersionName reads "N.csv", "N.parquet", "@TIME.csv" and

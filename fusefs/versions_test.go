@@ -11,11 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"bcfs/metastore"
+	"bcfs/metastore/faultfs"
 	"bcfs/store"
 )
 
@@ -233,4 +235,63 @@ func TestOpenViewsSurviveCleanup(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestVersionsListingOpensNoManifest lists .versions/ES with 40 versions
+// (readdir, as ls does; the kernel may ask READDIRPLUS) and counts the
+// store's file opens: none. Stat'ing the names then reads manifests.
+func TestVersionsListingOpensNoManifest(t *testing.T) {
+	needFuse(t)
+	root := t.TempDir()
+	ffs := faultfs.New(metastore.OS)
+	st, err := store.Open(filepath.Join(root, "store"), store.Options{FS: ffs, CacheBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	t0 := time.Date(2024, 1, 2, 14, 30, 0, 0, time.UTC)
+	const n = 40
+	for i := 0; i < n; i++ {
+		ingestFile(t, st, "ES", writeFile(t, dir, fmt.Sprintf("%d.csv", i), genBars(t0.Add(time.Duration(i)*time.Hour), 3, "ES", "ibkr")))
+	}
+	fsys, err := NewFS(st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(root, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := fsys.Mount(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = srv.Unmount()
+		fsys.Close()
+	}()
+	vdir := filepath.Join(mnt, ".versions", "ES")
+	if _, err := os.Stat(vdir); err != nil {
+		t.Fatal(err)
+	}
+	ffs.Reset()
+	for round := 0; round < 2; round++ {
+		names, err := readDirNames(vdir)
+		if err != nil || len(names) != 2*n+1 {
+			t.Fatalf("listing: %d names, %v", len(names), err)
+		}
+	}
+	if opens := ffs.Count(faultfs.OpOpen); opens != 0 {
+		t.Errorf("listing .versions/ES opened %d files, want none", opens)
+	}
+	if lists := ffs.Count(faultfs.OpList); lists > 20 {
+		t.Errorf("listing twice made %d list/stat calls", lists)
+	}
+	if out, err := exec.Command("ls", "-l", vdir).CombinedOutput(); err != nil || strings.Count(string(out), ".parquet") != n {
+		t.Fatalf("ls -l: %v %s", err, out)
+	}
+	if ffs.Count(faultfs.OpOpen) < n {
+		t.Errorf("ls -l opened %d files; stat of %d versions should read their manifests (is the counter working?)", ffs.Count(faultfs.OpOpen), n)
+	}
 }
