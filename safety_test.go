@@ -448,3 +448,63 @@ func TestCLIScratchBound(t *testing.T) {
 		t.Fatalf("900 KB after freeing the room: %v", err)
 	}
 }
+
+// TestCLIMountDamageIsEIO: through the mount, a view of a dataset whose
+// partition file has a flipped bit, or is gone, fails to read with EIO (no
+// bytes of other values), and .metadata/NAME.json names the file.
+func TestCLIMountDamageIsEIO(t *testing.T) {
+	needMount(t)
+	st, _ := storeWithES(t)
+	f := write(t, t.TempDir(), "NQ.csv", ibkrCSV)
+	if _, errOut, code := bcfs(t, st, "ingest", f); code != 0 {
+		t.Fatal(errOut)
+	}
+	part := func(ds string) string {
+		parts, _ := filepath.Glob(filepath.Join(st, "datasets", ds, "year=*", "*.parquet"))
+		if len(parts) != 1 {
+			t.Fatalf("%s partitions %v", ds, parts)
+		}
+		return parts[0]
+	}
+	esPart, nqPart := part("ES"), part("NQ")
+	data, _ := os.ReadFile(esPart)
+	data[len(data)/2] ^= 0x10
+	if err := os.WriteFile(esPart, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(nqPart); err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cleanupMount(t, mnt)
+	if _, errOut, code := bcfs(t, st, "mount", "--daemon", mnt); code != 0 {
+		t.Fatalf("mount: %s", errOut)
+	}
+	for _, c := range []struct{ ds, file string }{{"ES", esPart}, {"NQ", nqPart}} {
+		for _, ext := range []string{".csv", ".parquet"} {
+			got, err := exec.Command("cat", filepath.Join(mnt, c.ds+ext)).CombinedOutput()
+			if err == nil || !strings.Contains(string(got), "Input/output error") || strings.Contains(string(got), "100.5") {
+				t.Errorf("cat %s%s: %v, output %q; want an I/O error and no rows", c.ds, ext, err, got)
+			}
+		}
+		meta, err := os.ReadFile(filepath.Join(mnt, ".metadata", c.ds+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			LastError *struct {
+				File  string `json:"file"`
+				Error string `json:"error"`
+			} `json:"last_error"`
+		}
+		if err := json.Unmarshal(meta, &doc); err != nil {
+			t.Fatalf("%s.json: %v", c.ds, err)
+		}
+		if doc.LastError == nil || doc.LastError.File != c.file || !strings.Contains(doc.LastError.Error, "corrupt") {
+			t.Errorf(".metadata/%s.json last_error %+v; want the damaged file %s", c.ds, doc.LastError, c.file)
+		}
+	}
+}

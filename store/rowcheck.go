@@ -276,11 +276,13 @@ func missingPartition(path string, err error) error {
 	return err
 }
 
-// reportDamage logs damage found while reading a dataset and records it in
-// the dataset's last_error, so .metadata/NAME.json shows it.
-func (s *Store) reportDamage(name string, err error) {
-	s.log.Error("damaged data: read refused", "dataset", name, "err", err)
-	if !s.opt.ReadOnly {
-		s.recordError(name, "read", err)
+// reportDamage logs damage found while reading a dataset (file: the
+// damaged or missing partition file, if known) and records it in the
+// dataset's last_error, so .metadata/NAME.json shows it.
+func (s *Store) reportDamage(name, file string, err error) {
+	s.log.Error("damaged data: read refused", "dataset", name, "file", file, "err", err)
+	if file == "" {
+		file = "read"
 	}
+	s.recordError(name, file, err)
 }

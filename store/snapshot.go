@@ -94,8 +94,13 @@ func (s *Store) Pin(name string, version int64) (*Snapshot, error) {
 			if _, serr := s.fs.Stat(filepath.Join(s.datasetDir(name), metastore.ManifestName(m.Version))); serr != nil {
 				return nil, fmt.Errorf("dataset %q version %d: %w", name, m.Version, ErrNotFound)
 			}
+			file := ""
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				file = pe.Path
+			}
 			err = fmt.Errorf("%w: dataset %q version %d names a partition file that is missing: %v", ErrCorrupt, name, m.Version, err)
-			s.reportDamage(name, err)
+			s.reportDamage(name, file, err)
 			return nil, err
 		}
 		s.mu.Lock()
@@ -200,7 +205,14 @@ func (sn *Snapshot) ReadAt(v View, p []byte, off int64) (int, error) {
 	n, err := sn.readAt(v, p, off)
 	err = orDamage(err, sn.src...)
 	if err != nil && errors.Is(err, ErrCorrupt) && !sn.damage.Swap(true) {
-		sn.s.reportDamage(sn.name, err)
+		file := ""
+		for _, c := range sn.src {
+			if c.damaged() != nil {
+				file = c.path
+				break
+			}
+		}
+		sn.s.reportDamage(sn.name, file, err)
 	}
 	return n, err
 }
