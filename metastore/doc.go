@@ -12,8 +12,9 @@
 //     rows of one time bucket (key "year=2024/month=01", see PartitionKey),
 //     sorted by (timestamp, symbol). Written once, never modified.
 //   - Row group: a byte range of a partition file; the manifest records its
-//     rows and the byte length of its CSV rendering, so view sizes are known
-//     without reading data.
+//     rows, the byte length of its CSV rendering, so view sizes are known
+//     without reading data, and its CRC32C (and the footer's), which every
+//     read checks (manifests from before checksums have none).
 //   - Manifest: _log/<20-digit version>.json. It lists the partitions of the
 //     version (sorted by key, unique), the schema, the settings, the parent
 //     version, counts, view sizes and the ingest report, and ends with a
@@ -42,7 +43,11 @@
 // manifest naming them, and a manifest before its publishing link.
 //
 // All file access goes through FS so that tests can inject faults and
-// simulate crashes (package faultfs, imported only by tests).
+// simulate crashes (package faultfs, imported only by tests). A local store
+// uses DirFS, which resolves every path from the store folder without
+// following symlinks. Encode, and so Commit, refuse a version beyond what
+// readers accept (CheckLimits: columns, column names, header size, row
+// groups). Dataset names have one canonical form (CheckName).
 //
 // A store on S3 runs on ObjFS, an FS over an object store (objfs.go): the
 // commit point becomes a conditional PUT (If-None-Match: *), renames become

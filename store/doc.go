@@ -40,6 +40,29 @@
 //     files of a version dropped elsewhere stay for the grace period
 //     (objstore.go, README "The store on S3").
 //
+// Safety (issue 7):
+//
+//   - The store never leaves itself: its FS is metastore.DirFS of the store
+//     folder, which follows no symlink below it, and Open refuses a store
+//     whose root or top folders (datasets, spool, scratch, trash, errors)
+//     are symlinks or writable by other users (ErrUnsafeStore, naming the
+//     path and the fix).
+//   - Damage is never served as data: every read of partition bytes (the CSV
+//     view's rendering, the Parquet view's copied row groups, a merge's read
+//     of the stored partition) goes through checkedFile, which checks each
+//     row group's and the footer's CRC32C from the manifest before any of
+//     their bytes are decoded or served. A mismatch or a missing partition
+//     file is ErrCorrupt (EIO at the mount), logged, and recorded as the
+//     dataset's last_error. Manifests from before checksums read unchecked;
+//     bcfs verify keeps checking whole files by SHA-256.
+//   - Every new partition file is read back before it is committed (footer
+//     through the partition reader, CRC32C of its row groups), and the
+//     schema is checked against metastore.CheckSchema: what no reader could
+//     open is refused (ErrBadInput, exit 1), never committed.
+//   - Spool files are named after their owner's pid and start time
+//     (CreateSpool), so Open removes a dead process's spool at once; the
+//     scratch folder can be bounded (Options.ScratchBytes, ReserveScratch).
+//
 // Memory is bounded by the partition, not the input: ingest routes incoming
 // rows to per-partition buffers and merges a partition onto its stored file
 // as soon as the input has moved past it (or a row budget is reached), in a
