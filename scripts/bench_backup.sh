@@ -19,8 +19,10 @@
 #
 # bcfs fsyncs every file it writes (and its folder) before publishing it;
 # cp and bulks3 get do not, so on a busy disk the wall ratio includes
-# writeback that the peer leaves to the kernel. CPU time (user + system) is
-# reported beside wall time for that reason. Needs /usr/bin/time.
+# writeback that the peer leaves to the kernel: the folder cases are also
+# timed against `cp -r` followed by `sync -f` (syncfs of the target's file
+# system), and CPU time (user + system) is reported beside wall time.
+# Needs /usr/bin/time.
 #
 # Environment: BENCH_DIR (work dir, default mktemp), KEEP=1 (keep it),
 # RUNS (repeats, median reported, default 3), BCFS_VERSITYGW (server binary).
@@ -86,14 +88,17 @@ median() { cut -d' ' -f"$2" "$W/t.$1" | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?
 
 for run in $(seq "$RUNS"); do
 	echo "run $run of $RUNS ..."
-	rm -rf "$W/usb" "$W/cp" "$W/gw/bench/bcfs" "$W/gw/peer/x" "$W/r1" "$W/r2" "$W/rcp" "$W/rget"
+	rm -rf "$W/usb" "$W/cp" "$W/cps" "$W/gw/bench/bcfs" "$W/gw/peer/x" "$W/r1" "$W/r2" "$W/rcp" "$W/rcps" "$W/rget"
+	sync
 	timeit backup_folder "$B" --store "$ST" backup --target usb
 	timeit cp_store cp -r "$ST" "$W/cp"
+	timeit cp_store_sync sh -c 'cp -r "$1" "$2" && sync -f "$2"' sh "$ST" "$W/cps"
 	timeit backup_s3 "$B" --store "$ST" backup --target s3
 	timeit put_peer "$W/bulks3" put "$ST/datasets" s3://peer/x
 	timeit nochange "$B" --store "$ST" backup
 	timeit restore_folder "$B" --store "$W/r1" restore --from "file://$W/usb"
 	timeit cp_backup cp -r "$W/usb" "$W/rcp"
+	timeit cp_backup_sync sh -c 'cp -r "$1" "$2" && sync -f "$2"' sh "$W/usb" "$W/rcps"
 	timeit restore_s3 "$B" --store "$W/r2" restore --from s3://bench/bcfs
 	timeit get_peer "$W/bulks3" get s3://peer/x "$W/rget"
 	# The restores are exact.
@@ -110,7 +115,9 @@ row() { # LABEL BCFS-TIMES PEER-TIMES PEER-NAME
 echo
 echo "medians of $RUNS runs, $ROWS rows, $files files, $mb MB (ratio = bcfs / peer); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 row "backup folder" backup_folder cp_store "cp -r"
+row "backup folder" backup_folder cp_store_sync "cp -r; sync"
 row "backup s3" backup_s3 put_peer "bulks3 put"
 row "restore folder" restore_folder cp_backup "cp -r"
+row "restore folder" restore_folder cp_backup_sync "cp -r; sync"
 row "restore s3" restore_s3 get_peer "bulks3 get"
 printf "%-15s bcfs %6.2fs cpu %5.2fs (a backup of an unchanged store to both targets: listing)\n" "no-change" "$(median nochange 1)" "$(median nochange 2)"
