@@ -122,7 +122,7 @@ func newBackupTargetCommand(g *globalOptions) *cli.Command {
 						return err
 					}
 					defer st.Close()
-					return st.AddBackupTarget(c.Args().Get(0), c.Args().Get(1))
+					return st.AddBackupTarget(c.Context, c.Args().Get(0), c.Args().Get(1))
 				},
 			},
 			{

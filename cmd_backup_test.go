@@ -235,6 +235,16 @@ func TestBackupRestoreTargets(t *testing.T) {
 		t.Fatalf("verify --read-data after damage: exit %d\n%s", code, out)
 	}
 
+	// A backup never creates a folder target that is gone (an unmounted
+	// disk): it fails by name.
+	r, code, _ = runBackupJSON(t, st, "--target", "usb")
+	if code != 1 || r.Targets[0].OK || !strings.Contains(r.Targets[0].Error, "folder "+usb+" does not exist") {
+		t.Fatalf("backup to an unplugged folder: exit %d %+v", code, r)
+	}
+	if _, err := os.Stat(usb); err == nil {
+		t.Fatal("the backup created the unplugged folder")
+	}
+
 	// After a disk loss: a new store, sources by URL only.
 	st2 := filepath.Join(tmp, "store2")
 	out, errOut, code = bcfs(t, st2, "restore", "--json", "--from", "file://"+usb, "--from", "s3://bk-two/desk/1", "--from", "s3://bk-one/bcfs")

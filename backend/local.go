@@ -42,6 +42,9 @@ func NewLocal(root string, create bool) (*Local, error) {
 		}
 	}
 	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("folder %s does not exist (a disk not mounted?): %w", abs, ErrBadLocation)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -89,6 +89,7 @@ median() { cut -d' ' -f"$2" "$W/t.$1" | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?
 for run in $(seq "$RUNS"); do
 	echo "run $run of $RUNS ..."
 	rm -rf "$W/usb" "$W/cp" "$W/cps" "$W/gw/bench/bcfs" "$W/gw/peer/x" "$W/r1" "$W/r2" "$W/rcp" "$W/rcps" "$W/rget"
+	mkdir "$W/usb"
 	sync
 	timeit backup_folder "$B" --store "$ST" backup --target usb
 	timeit cp_store cp -r "$ST" "$W/cp"

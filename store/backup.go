@@ -59,8 +59,11 @@ func (s *Store) BackupTargets() ([]metastore.BackupTarget, error) {
 	return c.BackupTargets, nil
 }
 
-// AddBackupTarget adds a named target. The URL is checked (not contacted).
-func (s *Store) AddBackupTarget(name, rawURL string) error {
+// AddBackupTarget adds a named target. The URL is checked; a folder is
+// created (with its marker) now, so that a later backup never creates it:
+// a folder that is gone then means a disk not mounted, not a place to
+// write to. A bucket is not contacted.
+func (s *Store) AddBackupTarget(ctx context.Context, name, rawURL string) error {
 	if s.opt.ReadOnly {
 		return ErrReadOnly
 	}
@@ -72,17 +75,33 @@ func (s *Store) AddBackupTarget(name, rawURL string) error {
 		return fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	return metastore.UpdateConfig(s.fs, s.dir, func(c *metastore.StoreConfig) error {
-		for _, t := range c.BackupTargets {
-			if t.Name == name {
-				return fmt.Errorf("backup target %q (%s): %w", name, t.URL, ErrExists)
+		if err := checkNewTarget(c, name, loc); err != nil {
+			return err
+		}
+		if loc.Scheme == "file" {
+			b, err := loc.Open(ctx, true)
+			if err != nil {
+				return err
 			}
-			if t.URL == loc.String() {
-				return fmt.Errorf("%s is already backup target %q: %w", t.URL, t.Name, ErrExists)
+			if err := b.PutIfAbsent(ctx, backupMarker, backend.Bytes(markerBytes())); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
 			}
 		}
 		c.BackupTargets = append(c.BackupTargets, metastore.BackupTarget{Name: name, URL: loc.String()})
 		return nil
 	})
+}
+
+func checkNewTarget(c *metastore.StoreConfig, name string, loc backend.Location) error {
+	for _, t := range c.BackupTargets {
+		if t.Name == name {
+			return fmt.Errorf("backup target %q (%s): %w", name, t.URL, ErrExists)
+		}
+		if t.URL == loc.String() {
+			return fmt.Errorf("%s is already backup target %q: %w", t.URL, t.Name, ErrExists)
+		}
+	}
+	return nil
 }
 
 // RemoveBackupTarget forgets a target; what it holds is left alone.
@@ -232,7 +251,7 @@ func (s *Store) backupTo(ctx context.Context, t metastore.BackupTarget, names []
 		res.OK = len(errs) == 0
 		res.Error = strings.Join(errs, "; ")
 	}()
-	b, err := opt.Open(ctx, t.URL, true)
+	b, err := opt.Open(ctx, t.URL, false)
 	if err != nil {
 		errs = append(errs, err.Error())
 		return res
