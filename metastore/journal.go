@@ -94,6 +94,7 @@ func parseJournalKey(key string) (JournalEntry, bool) {
 func (o *ObjFS) PollJournal(ctx context.Context) ([]JournalEntry, error) {
 	o.jmu.Lock()
 	defer o.jmu.Unlock()
+	o.startWatching()
 	start := time.Now()
 	from := start.Add(-JournalWindow)
 	if o.jr.started {
@@ -127,6 +128,9 @@ func (o *ObjFS) PollJournal(ctx context.Context) ([]JournalEntry, error) {
 		}
 	}
 	o.jr.started, o.jr.lastPoll, o.jr.polled = true, start, time.Now()
+	for _, e := range out {
+		o.forgetDataset(e.Dataset, e.Op)
+	}
 	return out, nil
 }
 

@@ -58,9 +58,11 @@ import (
 //     leaves it whole in at least one place (possibly both; the trash's
 //     entry.json, which Open reads, records which move was running).
 //   - SyncDir and File.Sync do nothing: a PUT that returned is durable.
-//   - Every successful commit (and every folder move under datasets/) also
-//     writes a journal object (journal.go), so mounts learn of other
-//     machines' commits with one LIST per poll.
+//   - Every successful commit (and every folder move or mkdir under
+//     datasets/) also writes a journal object (journal.go), so mounts learn
+//     of other machines' commits with one LIST per poll; while a process
+//     watches the journal it answers lookups of dataset folders, _log
+//     folders and manifests from memory (objfs_logcache.go).
 type ObjFS struct {
 	b     ObjStore
 	root  string
@@ -69,6 +71,8 @@ type ObjFS struct {
 
 	jmu sync.Mutex // protects jr
 	jr  journalReader
+
+	lc logCache // _log listings and manifests, while watching the journal
 }
 
 // ObjStore is the object store an ObjFS runs on: a backend plus the calls
@@ -201,6 +205,9 @@ func (o *ObjFS) Open(name string) (File, error) {
 	if isPartitionKey(p.key) {
 		return &objRanged{o: o, name: name, key: p.key, size: -1}, nil
 	}
+	if f, ok, err := o.cachedManifest(name, p.key); ok {
+		return f, err
+	}
 	data, info, err := o.b.Get(o.ctx, p.key, maxMetaFile)
 	if err != nil {
 		return nil, err
@@ -238,7 +245,9 @@ func (o *ObjFS) Link(oldname, newname string) error {
 	if src.staged == "" || dst.local || dst.staged != "" || dst.key == "" {
 		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: errors.ErrUnsupported}
 	}
-	if err := o.putFile(src.staged, dst.key, true); err != nil {
+	err := o.putFile(src.staged, dst.key, true)
+	o.forget()
+	if err != nil {
 		return err
 	}
 	if ds, v, ok := manifestKey(dst.key); ok {
@@ -290,11 +299,14 @@ func (o *ObjFS) Rename(oldname, newname string) error {
 	case src.staged != "" && dst.staged != "":
 		return OS.Rename(src.staged, dst.staged)
 	case src.staged != "" && !dst.local && dst.key != "":
-		if err := o.putFile(src.staged, dst.key, false); err != nil {
+		err := o.putFile(src.staged, dst.key, false)
+		o.forget()
+		if err != nil {
 			return err
 		}
 		return os.Remove(src.staged)
 	case !src.local && src.staged == "" && !dst.local && dst.staged == "" && src.key != "" && dst.key != "":
+		defer o.forget()
 		return o.move(src.key, dst.key)
 	}
 	return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: errors.ErrUnsupported}
@@ -375,6 +387,7 @@ func (o *ObjFS) Remove(name string) error {
 	case p.key == "":
 		return pathErr("remove", name, syscall.EBUSY)
 	}
+	defer o.forget()
 	if fileOnly(p.key) {
 		return o.b.Delete(o.ctx, p.key)
 	}
@@ -413,6 +426,7 @@ func (o *ObjFS) RemoveAll(name string) error {
 	case p.key == "":
 		return pathErr("removeall", name, syscall.EBUSY)
 	}
+	defer o.forget()
 	if err := o.b.Delete(o.ctx, p.key); err != nil {
 		return err
 	}
@@ -454,7 +468,12 @@ func (o *ObjFS) MkdirAll(name string, perm os.FileMode) error {
 	if !ok || CheckName(rest) != nil {
 		return nil
 	}
-	return o.b.Put(o.ctx, p.key+"/"+FolderMarker, backend.Bytes(nil))
+	defer o.forget()
+	if err := o.b.Put(o.ctx, p.key+"/"+FolderMarker, backend.Bytes(nil)); err != nil {
+		return err
+	}
+	o.record(rest, 0, "mkdir")
+	return nil
 }
 
 // ReadDir lists a folder with one LIST (per 1,000 entries).
@@ -465,6 +484,9 @@ func (o *ObjFS) ReadDir(name string) ([]os.DirEntry, error) {
 		return OS.ReadDir(name)
 	case p.staged != "":
 		return OS.ReadDir(p.staged)
+	}
+	if ents, ok, err := o.cachedReadDir(p.key); ok {
+		return ents, err
 	}
 	files, dirs, err := o.b.ListDir(o.ctx, p.key)
 	if err != nil {
@@ -482,8 +504,12 @@ func (o *ObjFS) ReadDir(name string) ([]os.DirEntry, error) {
 	for _, d := range dirs {
 		out = append(out, objInfo{name: d, dir: true})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	sortEntries(out)
 	return out, nil
+}
+
+func sortEntries(ents []os.DirEntry) {
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
 }
 
 // Stat is a HEAD, and for a name that may be a folder a LIST of one key
@@ -497,6 +523,9 @@ func (o *ObjFS) Stat(name string) (os.FileInfo, error) {
 		return OS.Stat(p.staged)
 	case p.key == "":
 		return objInfo{name: filepath.Base(o.root), dir: true}, nil
+	}
+	if fi, ok, err := o.cachedStat(p.key); ok {
+		return fi, err
 	}
 	info, err := o.b.Stat(o.ctx, p.key)
 	if err == nil {
@@ -586,6 +615,7 @@ func (u *objUpload) Close() error {
 	defer os.Remove(u.f.Name())
 	defer u.f.Close()
 	blob := backend.Blob{R: u.f, Size: u.n, SHA256: hex.EncodeToString(u.h.Sum(nil))}
+	defer u.o.forget()
 	if u.exclusive {
 		return u.o.b.PutIfAbsent(u.o.ctx, u.key, blob)
 	}

@@ -85,7 +85,7 @@ make_datasets() { # STORE N
 	local st=$1 n=$2 files=()
 	mkdir -p "$W/src/ds$n"
 	for i in $(seq -w 1 "$n"); do
-		printf 'timestamp,open,high,low,close,volume\n2024-01-02 09:30:00,1,2,0.5,1.5,%d\n' "$i" >"$W/src/ds$n/D$i.csv"
+		printf 'timestamp,open,high,low,close,volume\n2024-01-02 09:30:00,1,2,0.5,1.5,%d\n' "$((10#$i))" >"$W/src/ds$n/D$i.csv"
 		files+=("$W/src/ds$n/D$i.csv")
 	done
 	"$B" --store "$st" --work-dir "$W/work-cli" ingest "${files[@]}" >/dev/null
@@ -99,6 +99,13 @@ for N in 10 1000; do
 	sleep "$IDLE"
 	c=$(count)
 	echo "idle mount, $N datasets, refresh 2s: $(python3 -c "import json; d=json.loads('$c'); print(round(d.get('total',0)*60/$IDLE,1))") requests/min  ($c over ${IDLE}s)"
+	reset
+	ls -l "$W/mnt-n$N" >/dev/null
+	echo "ls -l of the mount's root, $N datasets (cold kernel cache): $(count)"
+	sleep 1.5
+	reset
+	cat "$W/mnt-n$N/D$(printf %0${#N}d 1).csv" >/dev/null
+	echo "open and read of one view: $(count)"
 	if [[ $N == 1000 ]]; then
 		onerow "$W/src/one.csv" 1
 		reset
