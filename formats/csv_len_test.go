@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 func lenBatch(ts []int64, fl []float64, in []int64, st []string, bo []bool, nullRow int) *Batch {
@@ -94,6 +95,13 @@ func BenchmarkCSVRowsLen(b *testing.B) {
 		var buf []byte
 		for i := 0; i < b.N; i++ {
 			buf = AppendCSVRows(buf[:0], batch)
+		}
+	})
+	ny, _ := time.LoadLocation("America/New_York")
+	b.Run("render-new-york", func(b *testing.B) {
+		var buf []byte
+		for i := 0; i < b.N; i++ {
+			buf = AppendCSVRowsZone(buf[:0], batch, ny)
 		}
 	})
 }

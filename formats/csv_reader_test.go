@@ -863,12 +863,31 @@ func genBars(n int) []byte {
 }
 
 func BenchmarkCSVDecode(b *testing.B) {
-	data := genBars(1 << 20)
+	benchmarkCSVDecode(b, nil, 1<<20)
+}
+
+// BenchmarkCSVDecodeNewYork reads naive times in New York, where each is
+// checked for DST ambiguity (the bars of 2020 before the March change; the
+// peer is BenchmarkCSVDecodeUTCShort, the same rows in UTC).
+func BenchmarkCSVDecodeNewYork(b *testing.B) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkCSVDecode(b, ny, 88_000)
+}
+
+func BenchmarkCSVDecodeUTCShort(b *testing.B) {
+	benchmarkCSVDecode(b, nil, 88_000)
+}
+
+func benchmarkCSVDecode(b *testing.B, loc *time.Location, n int) {
+	data := genBars(n)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		d, err := OpenCSV(bytes.NewReader(data), Options{Symbol: "ES"})
+		d, err := OpenCSV(bytes.NewReader(data), Options{Symbol: "ES", Location: loc, Ambiguous: AmbiguousInfer})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -883,7 +902,7 @@ func BenchmarkCSVDecode(b *testing.B) {
 			}
 			rows += bt.Len()
 		}
-		if rows != 1<<20 {
+		if rows != n {
 			b.Fatalf("%d rows", rows)
 		}
 	}
