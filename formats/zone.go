@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -64,6 +65,44 @@ func zoneOffset(loc *time.Location, u int64) int {
 // *zoneError wrapping errAmbiguous; a non-existent time is a *zoneError
 // wrapping errNonExistent. Offsets change at most once within a day.
 func localToUTC(w int64, loc *time.Location) (u, late int64, err error) {
+	// Far from a change of offset the time is the period's: no lookup.
+	if p := lastPeriod.Load(); p != nil && p.loc == loc {
+		if u := w - int64(p.off); u >= p.start+2*86400 && u < p.end-2*86400 {
+			return u, u, nil
+		}
+	}
+	u, late, err = localToUTCSlow(w, loc)
+	if err == nil {
+		t := time.Unix(u, 0).In(loc)
+		p := &zonePeriod{loc: loc, start: math.MinInt64 / 2, end: math.MaxInt64 / 2}
+		_, p.off = t.Zone()
+		if s, e := t.ZoneBounds(); !s.IsZero() {
+			p.start = s.Unix()
+			if !e.IsZero() {
+				p.end = e.Unix()
+			}
+		} else if !e.IsZero() {
+			p.end = e.Unix()
+		}
+		lastPeriod.Store(p)
+	}
+	return u, late, err
+}
+
+// zonePeriod is a span of Unix seconds [start, end) in which loc keeps
+// offset off; lastPeriod caches the one of the last local time read, so
+// reading a file's naive times costs no zone lookups (two periods more
+// than two days apart from a change cannot both claim a wall time: offsets
+// differ by less than that).
+type zonePeriod struct {
+	loc        *time.Location
+	start, end int64
+	off        int
+}
+
+var lastPeriod atomic.Pointer[zonePeriod]
+
+func localToUTCSlow(w int64, loc *time.Location) (u, late int64, err error) {
 	before := zoneOffset(loc, w-86400)
 	after := zoneOffset(loc, w+86400)
 	if before == after {

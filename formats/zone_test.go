@@ -220,3 +220,24 @@ func mustOpen(t *testing.T, data []byte) *parquet.File {
 	}
 	return f
 }
+
+// TestLocalToUTCCache: the cached zone period never changes an answer.
+func TestLocalToUTCCache(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, name := range testZones {
+		loc := mustZone(t, name)
+		w := int64(1_700_000_000)
+		for range 20000 {
+			if r.IntN(4) == 0 {
+				w = r.Int64N(8e9) - 3e9 // anywhere in 1875-2223
+			} else {
+				w += r.Int64N(7200) // walk on, through changes
+			}
+			u, l, err := localToUTC(w, loc)
+			su, sl, serr := localToUTCSlow(w, loc)
+			if u != su || l != sl || (err == nil) != (serr == nil) {
+				t.Fatalf("%s wall %d: cached %d %d %v, slow %d %d %v", name, w, u, l, err, su, sl, serr)
+			}
+		}
+	}
+}
