@@ -45,7 +45,7 @@ func (e *ParseError) Error() string {
 	} else if e.Name != "" {
 		s += fmt.Sprintf(": column %q", e.Name)
 	}
-	if e.Value != "" || e.Column > 0 {
+	if e.Value != "" || e.Column > 0 && !errors.Is(e.Err, ErrTooLarge) {
 		v := e.Value
 		if len(v) > 64 {
 			v = v[:64] + "..."

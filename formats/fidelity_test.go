@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMissingValuesInInference: null, NaN, N/A and empty cells say nothing
@@ -139,5 +140,25 @@ func TestEmptySymbolRefused(t *testing.T) {
 	b, _, err := decodeString("Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,1,1,5\n", Options{Symbol: "ES_1min"})
 	if err != nil || b.Symbols()[0] != "ES_1min" {
 		t.Fatalf("%v %v", err, b.Symbols())
+	}
+}
+
+type symRow struct {
+	TS     time.Time `parquet:"timestamp,timestamp(microsecond)"`
+	Open   float64   `parquet:"open"`
+	High   float64   `parquet:"high"`
+	Low    float64   `parquet:"low"`
+	Close  float64   `parquet:"close"`
+	Volume int64     `parquet:"volume"`
+	Symbol string    `parquet:"symbol"`
+}
+
+func TestParquetEmptySymbolRefused(t *testing.T) {
+	t0 := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)
+	data := pqFile(t, []symRow{{TS: t0, Open: 1, High: 1, Low: 1, Close: 1, Symbol: "ES"}, {TS: t0.Add(time.Minute), Open: 1, High: 1, Low: 1, Close: 1}})
+	err := decodeBytes(data, Options{File: "s.parquet", Symbol: "ES_1min"})
+	var pe *ParseError
+	if !errors.Is(err, errEmptySymbol) || !errors.As(err, &pe) || pe.Line != 2 || pe.Column != 7 {
+		t.Fatalf("got %v, want an empty symbol refused at s.parquet:2 column 7", err)
 	}
 }
