@@ -23,6 +23,9 @@ type colCursor struct {
 	lastS   string
 	// maxValue bounds one string value in bytes; 0: no limit.
 	maxValue int
+	// deep checks every page before parquet-go reads it (checkPage): set
+	// for input files, not for the store's own partitions.
+	deep bool
 	// resident is what reading the current chunk holds at once (see
 	// checkPageHeaders).
 	resident int64
@@ -47,7 +50,7 @@ func (c *colCursor) reset(f *parquet.File, rg, leaf int) error {
 		return fmt.Errorf("column %q changes compression codec between row groups: %w", c.info.Name, ErrUnsupported)
 	}
 	var err error
-	if c.resident, err = checkPageHeaders(f, &md.RowGroups[rg].Columns[leaf].MetaData); err != nil {
+	if c.resident, err = checkPageHeaders(f, &md.RowGroups[rg].Columns[leaf].MetaData, c.deep, c.info.Optional); err != nil {
 		return fmt.Errorf("column %q: %w", c.info.Name, err)
 	}
 	c.pages = groups[rg].ColumnChunks()[leaf].Pages()

@@ -65,8 +65,9 @@ const maxPageBytes = 256 << 20
 // parquet-go reads it: every page must lie inside the chunk and declare a
 // sane size. It reads only the headers, and returns how many bytes reading
 // the chunk holds at once: its dictionary page and its largest data page,
-// each compressed and decompressed.
-func checkPageHeaders(f *parquet.File, meta *format.ColumnMetaData) (resident int64, err error) {
+// each compressed and decompressed. With deep set (input files, not our
+// own partitions) it also reads every page and checks it with checkPage.
+func checkPageHeaders(f *parquet.File, meta *format.ColumnMetaData, deep, optional bool) (resident int64, err error) {
 	// Where parquet-go starts reading the chunk (FilePages.init).
 	start := meta.DataPageOffset
 	if d := meta.DictionaryPageOffset; d != 0 {
@@ -93,7 +94,15 @@ func checkPageHeaders(f *parquet.File, meta *format.ColumnMetaData) (resident in
 		if h.CompressedPageSize < 0 || int64(h.CompressedPageSize) > end-start-pos || h.UncompressedPageSize < 0 || h.UncompressedPageSize > maxPageBytes {
 			return 0, fmt.Errorf("page at %d declares %d compressed / %d uncompressed bytes: %w", start+pos, h.CompressedPageSize, h.UncompressedPageSize, errCorruptPage)
 		}
-		if err := checkCompressed(sec, pos, meta.Codec, &h); err != nil {
+		if deep {
+			raw := make([]byte, h.CompressedPageSize)
+			if _, err := sec.ReadAt(raw, pos); err != nil {
+				return 0, fmt.Errorf("page at %d: %v: %w", start+pos, err, errCorruptPage)
+			}
+			if err := checkPage(meta.Codec, &h, raw, optional); err != nil {
+				return 0, fmt.Errorf("page at %d: %v: %w", start+pos, err, errCorruptPage)
+			}
+		} else if err := checkCompressed(sec, pos, meta.Codec, &h); err != nil {
 			return 0, fmt.Errorf("page at %d: %v: %w", start+pos, err, errCorruptPage)
 		}
 		held := int64(h.CompressedPageSize) + int64(h.UncompressedPageSize)

@@ -276,6 +276,7 @@ func (d *parquetDecoder) fill() ([]Column, int, error) {
 			var resident int64
 			for _, s := range d.srcs {
 				s.cur.maxValue = d.opt.recordLimit()
+				s.cur.deep = true
 				if err := s.cur.reset(d.file, d.rg, s.info.Leaf); err != nil {
 					return nil, 0, fmt.Errorf("%s: row group %d: %v: %w", d.name, d.rg, err, ErrUnsupported)
 				}
