@@ -11,12 +11,17 @@ import (
 
 // PartitionReader reads canonical partition files written by
 // PartitionWriter. It is safe for concurrent use: each ReadRowGroup reads
-// independently through the io.ReaderAt.
+// independently through the io.ReaderAt. Unlike OpenParquet it does not
+// check every page before parquet-go decodes it (checkPage doubles the cost
+// of a read, BenchmarkPartitionReadRowGroup): partitions are the store's
+// own files, whose row groups the store checks against their checksums
+// before reading them.
 type PartitionReader struct {
 	file   *parquet.File
 	schema Schema
 	leaves []leafInfo // by schema position
 	infos  []RowGroupInfo
+	deep   bool // check pages before parquet-go reads them (checkPage)
 }
 
 // OpenPartition reads the footer of a canonical partition file.
@@ -90,7 +95,7 @@ func (p *PartitionReader) ReadRowGroup(i int) (b *Batch, err error) {
 	// one must not reserve gigabytes before any page is read.
 	b = NewBatch(p.schema, min(rows, 1<<20))
 	for c := range p.schema {
-		cur := colCursor{info: &p.leaves[c]}
+		cur := colCursor{info: &p.leaves[c], deep: p.deep}
 		if err := cur.reset(p.file, i, p.leaves[c].Leaf); err != nil {
 			return nil, fmt.Errorf("partition: row group %d: %w", i, err)
 		}

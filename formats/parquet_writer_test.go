@@ -344,9 +344,14 @@ func BenchmarkPartitionReadRowGroup(b *testing.B) {
 	}
 	b.SetBytes(rows * 8 * 8)
 	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := p.ReadRowGroup(0); err != nil {
-			b.Fatal(err)
-		}
+	for _, deep := range []bool{false, true} {
+		p.deep = deep
+		b.Run(fmt.Sprintf("deep=%v", deep), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := p.ReadRowGroup(0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
