@@ -196,14 +196,13 @@ func tombstoneRefs(fsys FS, dir string, cutoff time.Time, referenced map[string]
 	return old, nil
 }
 
-// DropVersions removes the given versions of a dataset (retention), oldest
-// first. For each, a
-// tombstone holding the manifest is written first, then the manifest is
-// removed and _log fsynced: a crash leaves either the version or its
-// tombstone (or both, and the next run finishes). The head (the highest
-// version that decodes) is never dropped. Their partition files are
-// garbage for Collect once no other version references them and the
-// tombstone is older than the grace period.
+// DropVersions removes the given versions of a dataset (retention). First
+// a tombstone holding each manifest is written (fsynced, renamed into _log),
+// and _log fsynced; then the manifests are removed and _log fsynced again:
+// a crash leaves every version either whole or tombstoned (or both, and the
+// next run finishes). The head (the highest version that decodes) is never
+// dropped. Their partition files are garbage for Collect once no other
+// version references them and the tombstone is older than the grace period.
 func DropVersions(fsys FS, dir string, versions []int64) error {
 	head, err := Head(fsys, dir)
 	if err != nil {
@@ -212,6 +211,7 @@ func DropVersions(fsys FS, dir string, versions []int64) error {
 	vs := slices.Clone(versions)
 	slices.Sort(vs)
 	logDir := filepath.Join(dir, LogDir)
+	var todo []string
 	for _, v := range vs {
 		if v >= head.Version {
 			return fmt.Errorf("drop version %d of %s: it is the head (%d) or newer", v, dir, head.Version)
@@ -224,17 +224,29 @@ func DropVersions(fsys FS, dir string, versions []int64) error {
 		if err != nil {
 			return err
 		}
-		if err := replaceFile(fsys, filepath.Join(logDir, droppedPrefix+manifestBase(v)), data); err != nil {
+		tomb := filepath.Join(logDir, droppedPrefix+manifestBase(v))
+		tmp := tempName(logDir, tomb)
+		if err := writeFileSync(fsys, tmp, data); err != nil {
 			return fmt.Errorf("drop version %d of %s: %w", v, dir, err)
 		}
+		if err := fsys.Rename(tmp, tomb); err != nil {
+			_ = fsys.Remove(tmp)
+			return fmt.Errorf("drop version %d of %s: %w", v, dir, err)
+		}
+		todo = append(todo, name)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := fsys.SyncDir(logDir); err != nil {
+		return err
+	}
+	for _, name := range todo {
 		if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("drop version %d of %s: %w", v, dir, err)
+			return fmt.Errorf("drop %s: %w", name, err)
 		}
 	}
-	if len(vs) > 0 {
-		return fsys.SyncDir(logDir)
-	}
-	return nil
+	return fsys.SyncDir(logDir)
 }
 
 func addRefs(referenced map[string]bool, m *Manifest) {

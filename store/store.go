@@ -66,6 +66,8 @@ type Store struct {
 
 	gcw *gcWorker // background garbage collection (nil when read-only)
 
+	versionEntries versionEntryCache // VersionEntry answers, by manifest identity
+
 	failLog failureLog // cached failure log (.metadata/errors.json)
 
 	scratch scratchUsage // bytes in the scratch folder, against opt.ScratchBytes

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"bcfs/metastore"
@@ -68,17 +70,16 @@ func (s *Store) Log(name string) ([]VersionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := s.datasetDir(name)
 	out := make([]VersionInfo, 0, len(vs))
 	for i := len(vs) - 1; i >= 0; i-- {
-		m, err := metastore.Load(s.fs, dir, vs[i])
-		if errors.Is(err, metastore.ErrCorrupt) || errors.Is(err, metastore.ErrNotFound) {
+		ce, err := s.cachedVersion(name, vs[i])
+		if errors.Is(err, metastore.ErrCorrupt) || errors.Is(err, metastore.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			continue // torn, or removed by retention since the listing
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, infoOf(m))
+		out = append(out, ce.info)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("dataset %q: %w", name, ErrNotFound)
@@ -123,12 +124,90 @@ func (s *Store) missingVersion(name string, v int64) error {
 }
 
 // VersionEntry describes version v of a dataset (0: the head) like Stat.
+// Answers are cached by the manifest file's identity (size and
+// modification time, one stat), since a version never changes: stat'ing
+// N.csv and N.parquet of a thousand versions reads each manifest once.
 func (s *Store) VersionEntry(name string, v int64) (Entry, error) {
-	m, err := s.Manifest(name, v)
-	if err != nil {
+	if v == 0 {
+		m, err := s.head(name)
+		if err != nil {
+			return Entry{}, err
+		}
+		return entryOf(name, m), nil
+	}
+	if err := ValidName(name); err != nil {
 		return Entry{}, err
 	}
-	return entryOf(name, m), nil
+	ce, err := s.cachedVersion(name, v)
+	if err != nil {
+		if errors.Is(err, metastore.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return Entry{}, s.missingVersion(name, v)
+		}
+		return Entry{}, err
+	}
+	return ce.e, nil
+}
+
+// cachedVersion returns version v's Entry and VersionInfo, from the cache
+// when its manifest file is the one cached (one stat), else loading it.
+func (s *Store) cachedVersion(name string, v int64) (cachedVersionEntry, error) {
+	dir := s.datasetDir(name)
+	fi, err := s.fs.Stat(filepath.Join(dir, filepath.FromSlash(metastore.ManifestName(v))))
+	if err != nil {
+		return cachedVersionEntry{}, err
+	}
+	key := versionKey{name, v}
+	if ce, ok := s.versionEntries.get(key, fi.ModTime(), fi.Size()); ok {
+		return ce, nil
+	}
+	m, err := metastore.Load(s.fs, dir, v)
+	if err != nil {
+		return cachedVersionEntry{}, err
+	}
+	return s.versionEntries.put(key, fi.ModTime(), fi.Size(), m), nil
+}
+
+type versionKey struct {
+	name    string
+	version int64
+}
+
+type cachedVersionEntry struct {
+	mod  time.Time
+	size int64
+	e    Entry
+	info VersionInfo
+}
+
+// versionEntryCache maps (dataset, version) to its Entry, valid while the
+// manifest file has the same size and modification time. It is emptied
+// when it reaches maxVersionEntries.
+type versionEntryCache struct {
+	mu sync.Mutex
+	m  map[versionKey]cachedVersionEntry
+}
+
+const maxVersionEntries = 100_000
+
+func (c *versionEntryCache) get(k versionKey, mod time.Time, size int64) (cachedVersionEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ce, ok := c.m[k]
+	if !ok || !ce.mod.Equal(mod) || ce.size != size {
+		return cachedVersionEntry{}, false
+	}
+	return ce, true
+}
+
+func (c *versionEntryCache) put(k versionKey, mod time.Time, size int64, m *metastore.Manifest) cachedVersionEntry {
+	ce := cachedVersionEntry{mod: mod, size: size, e: entryOf(k.name, m), info: infoOf(m)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxVersionEntries {
+		c.m = map[versionKey]cachedVersionEntry{}
+	}
+	c.m[k] = ce
+	return ce
 }
 
 // PinVersion pins version v of a dataset (0: the head); a version retention
