@@ -14,6 +14,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v /usr/bin/time >/dev/null || need+=(time)
   command -v vim >/dev/null || need+=(vim)
   command -v systemd-analyze >/dev/null || need+=(systemd)
+  command -v smbd >/dev/null || need+=(samba)
+  command -v smbclient >/dev/null || need+=(smbclient)
+  /usr/bin/python3 -c "import samba.samba3.libsmb_samba_internal" 2>/dev/null || need+=(python3-samba)
+  command -v ip >/dev/null || need+=(iproute2)
   # Real clients driven on a mount by the fusefs tests.
   command -v rsync >/dev/null || need+=(rsync)
   command -v nano >/dev/null || need+=(nano)

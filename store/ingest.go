@@ -25,7 +25,7 @@ type IngestResult struct {
 	Version   int64             `json:"version"`   // version after the ingest (unchanged if nothing changed)
 	Committed bool              `json:"committed"` // a new version was made
 	DryRun    bool              `json:"dry_run,omitempty"`
-	Report    dedupmerge.Report `json:"report"`
+	Report    dedupmerge.Report `json:"report"` // counts of the whole dataset (wholeDatasetCounts)
 	Input     formats.Stats     `json:"input"`
 	Retries   int               `json:"retries,omitempty"` // commit conflicts re-merged
 }

@@ -88,8 +88,8 @@ func ParseName(dir, name string) Name {
 		return n // KindScratch
 	}
 	// Hidden names (".x.csv") are what editors use for temporary copies,
-	// and the store reserves leading dots.
-	if stem == "" || stem[0] == '.' {
+	// and the store reserves leading dots; "~$x.csv" is Office's owner file.
+	if stem == "" || stem[0] == '.' || strings.HasPrefix(stem, "~$") {
 		n.Kind, n.View = KindScratch, 0
 		return n
 	}

@@ -24,6 +24,8 @@ func TestParseName(t *testing.T) {
 		{"", "ES.csv~", KindScratch, "", 0},
 		{"", "ES.csv.bak", KindScratch, "", 0},
 		{"", ".~lock.ES.csv#", KindScratch, "", 0},
+		{"", "~$ES.csv", KindScratch, "", 0},
+		{"yahoo", "~$AAPL.parquet", KindScratch, "", 0},
 		{"", "a=b.csv", KindInvalid, "", 0},
 		{"", "_x.csv", KindInvalid, "", 0},
 		{"", ".metadata", KindReserved, "", 0},
