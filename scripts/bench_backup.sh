@@ -20,8 +20,8 @@
 # bcfs fsyncs every file it writes (and its folder) before publishing it;
 # cp and bulks3 get do not, so on a busy disk the wall ratio includes
 # writeback that the peer leaves to the kernel: the folder cases are also
-# timed against `cp -r` followed by `sync -f` (syncfs of the target's file
-# system), and CPU time (user + system) is reported beside wall time.
+# timed against `cp -r` (and the S3 restore against bulks3 get) followed by
+# `sync -f` (syncfs of the target's file system), and CPU time (user + system) is reported beside wall time.
 # Needs /usr/bin/time.
 #
 # Environment: BENCH_DIR (work dir, default mktemp), KEEP=1 (keep it),
@@ -88,7 +88,7 @@ median() { cut -d' ' -f"$2" "$W/t.$1" | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?
 
 for run in $(seq "$RUNS"); do
 	echo "run $run of $RUNS ..."
-	rm -rf "$W/usb" "$W/cp" "$W/cps" "$W/gw/bench/bcfs" "$W/gw/peer/x" "$W/r1" "$W/r2" "$W/rcp" "$W/rcps" "$W/rget"
+	rm -rf "$W/usb" "$W/cp" "$W/cps" "$W/gw/bench/bcfs" "$W/gw/peer/x" "$W/r1" "$W/r2" "$W/rcp" "$W/rcps" "$W/rget" "$W/rgets"
 	mkdir "$W/usb"
 	sync
 	timeit backup_folder "$B" --store "$ST" backup --target usb
@@ -102,6 +102,7 @@ for run in $(seq "$RUNS"); do
 	timeit cp_backup_sync sh -c 'cp -r "$1" "$2" && sync -f "$2"' sh "$W/usb" "$W/rcps"
 	timeit restore_s3 "$B" --store "$W/r2" restore --from s3://bench/bcfs
 	timeit get_peer "$W/bulks3" get s3://peer/x "$W/rget"
+	timeit get_peer_sync sh -c '"$1" get s3://peer/x "$2" && sync -f "$2"' sh "$W/bulks3" "$W/rgets"
 	# The restores are exact.
 	"$B" --store "$W/r1" verify >/dev/null
 	"$B" --store "$W/r2" verify >/dev/null
@@ -121,4 +122,5 @@ row "backup s3" backup_s3 put_peer "bulks3 put"
 row "restore folder" restore_folder cp_backup "cp -r"
 row "restore folder" restore_folder cp_backup_sync "cp -r; sync"
 row "restore s3" restore_s3 get_peer "bulks3 get"
+row "restore s3" restore_s3 get_peer_sync "get; sync"
 printf "%-15s bcfs %6.2fs cpu %5.2fs (a backup of an unchanged store to both targets: listing)\n" "no-change" "$(median nochange 1)" "$(median nochange 2)"
