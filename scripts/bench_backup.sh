@@ -20,9 +20,9 @@
 # bcfs fsyncs every file it writes (and its folder) before publishing it;
 # cp and bulks3 get do not, so on a busy disk the wall ratio includes
 # writeback that the peer leaves to the kernel: the folder cases are also
-# timed against `cp -r` (and the S3 restore against bulks3 get) followed by
-# `sync -f` (syncfs of the target's file system), and CPU time (user + system) is reported beside wall time.
-# Needs /usr/bin/time.
+# timed against `cp -r` (and the S3 restore against bulks3 get) followed
+# by `sync -f` (syncfs of the target's file system), and CPU time (user +
+# system) is reported beside wall time. Needs /usr/bin/time.
 #
 # Environment: BENCH_DIR (work dir, default mktemp), KEEP=1 (keep it),
 # RUNS (repeats, median reported, default 3), BCFS_VERSITYGW (server binary).
