@@ -7,14 +7,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"bcfs/metastore"
 	"bcfs/store"
 )
 
@@ -235,3 +238,56 @@ func TestCLICleanupKill9(t *testing.T) {
 		t.Fatalf("verify: %s %s", out, e)
 	}
 }
+
+// TestPeriodicCleanup: the mount's --cleanup-every runner applies the
+// policies on its schedule, logs each run and stops when asked.
+func TestPeriodicCleanup(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := t.TempDir()
+	for i := 0; i < 3; i++ {
+		p := write(t, in, fmt.Sprintf("%d.csv", i), vbarsCSV(fmt.Sprintf("2024-01-0%d 10:00:00,1,2,0.5,1.5,100,ES,ibkr", i+1)))
+		if _, err := s.Ingest(context.Background(), "ES", p, store.IngestOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddPolicy(metastore.RetentionPolicy{Pattern: "ES", KeepVersions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	stop := startPeriodicCleanup(s, "1s", log)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := s.Log("ES")
+		if err == nil && len(l) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no periodic cleanup within 10s: %d versions", len(l))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "periodic cleanup") || !strings.Contains(logs.String(), "versions_removed=2") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	if rep, err := s.LastCleanup(); err != nil || rep == nil || rep.VersionsRemoved != 2 {
+		t.Errorf("last cleanup report: %+v %v", rep, err)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

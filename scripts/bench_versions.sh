@@ -53,7 +53,10 @@ for keep in 900 10; do
   measure "cleanup --dry-run, keep-versions $keep" "$BCFS" --store "$D" cleanup --dry-run --grace 0s
   measure "cleanup, keep-versions $keep" "$BCFS" --store "$D" cleanup --grace 0s --json
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("  removed %d versions, %d files, %.1f MB" % (r["versions_removed"], r["files_deleted"], r["space_freed_bytes"]/1e6))' "$W/cmd.out"
-  measure "peer: rm of the same number of files (cp -a copy)" sh -c "find '$S/datasets/$DS' -name '*.parquet' | head -n $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files_deleted"])' "$W/cmd.out") > $W/list; mkdir -p $W/peer; rm -rf $W/peer/*; while read -r f; do cp -a \"\$f\" $W/peer/; done < $W/list; rm -f $W/peer/*"
+  NFILES=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files_deleted"])' "$W/cmd.out")
+  rm -rf "$W/peer"; mkdir -p "$W/peer"
+  find "$S/datasets/$DS" -name '*.parquet' | head -n "$NFILES" | xargs -r cp -t "$W/peer"
+  measure "peer: rm -f of $NFILES partition files" sh -c "rm -f '$W'/peer/* && sync -f '$W/peer'"
   measure "bcfs verify (every kept version) after" "$BCFS" --store "$D" verify
 done
 
@@ -62,8 +65,12 @@ HALF_DAYS=$(( ROWS / 2 / 1440 ))
 "$BCFS" --store "$D" policy add "*" --drop-rows-older-than "${HALF_DAYS}d" > /dev/null
 measure "cleanup --drop-rows-older-than ${HALF_DAYS}d (half of $ROWS rows)" "$BCFS" --store "$D" cleanup --grace 0s --json
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("  dropped %d rows: %d partitions whole, %d rewritten" % (r["rows_dropped"], r["partitions_removed"], r["partitions_rewritten"]))' "$W/cmd.out"
-"$BCFS" --store "$D" export --version 1 -o "$W/v1.csv" "$DS" 2>/dev/null || true
-MONTH=$W/month.csv
-"$BCFS" --store "$D" export "$DS" | head -44641 > "$MONTH"
-measure "peer: bcfs ingest of one month (one partition rewrite)" "$BCFS" --store "$(fresh peeringest)" ingest -d "$DS" "$MONTH"
-rm -rf "$W"/keep* "$W"/droprows "$W"/peeringest "$W/peer" "$W/v1.csv" "$MONTH"
+# Peer: the same work done by hand, one partition's rows ingested into an
+# empty store (decode, write one partition, commit).
+PART=$W/part.csv
+set +o pipefail
+"$BCFS" --store "$S" export "$DS" | head -$(( ROWS / (ROWS / 525600 + 1) + 1 )) > "$PART"
+set -o pipefail
+rm -rf "$W/peerstore"
+measure "peer: bcfs ingest of one partition's rows ($(($(wc -l < "$PART") - 1)))" "$BCFS" --store "$W/peerstore" ingest -d "$DS" "$PART"
+rm -rf "$W"/keep* "$W"/droprows "$W/peerstore" "$W/peer" "$PART"
