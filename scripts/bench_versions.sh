@@ -55,7 +55,9 @@ for keep in 900 10; do
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("  removed %d versions, %d files, %.1f MB" % (r["versions_removed"], r["files_deleted"], r["space_freed_bytes"]/1e6))' "$W/cmd.out"
   NFILES=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files_deleted"])' "$W/cmd.out")
   rm -rf "$W/peer"; mkdir -p "$W/peer"
+  set +o pipefail
   find "$S/datasets/$DS" -name '*.parquet' | head -n "$NFILES" | xargs -r cp -t "$W/peer"
+  set -o pipefail
   measure "peer: rm -f of $NFILES partition files" sh -c "rm -f '$W'/peer/* && sync -f '$W/peer'"
   measure "bcfs verify (every kept version) after" "$BCFS" --store "$D" verify
 done
