@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,4 +246,58 @@ func TestS3TenWriters(t *testing.T) {
 	if n != 1+2*writers*commits {
 		t.Fatalf("%d commit entries in _journal, want %d", n, 1+2*writers*commits)
 	}
+}
+
+// TestS3PinnedVersionSurvivesCleanupElsewhere: a view open in a mount keeps
+// reading its version after another machine's cleanup drops that version
+// and collects its files; once the file is closed, the next cleanup
+// removes them.
+func TestS3PinnedVersionSurvivesCleanupElsewhere(t *testing.T) {
+	srv := s3test.Start(t, "desk")
+	const store = "s3://desk/bars"
+	c := newS3CLI(t, store)
+	src := t.TempDir()
+	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	c.ok("ingest", "--dataset", "ES", write(t, src, "v1.csv", barsCSV(t0, 2000, "ES")))
+	v1 := c.ok("export", "ES")
+	parts := func() []string {
+		m, _ := filepath.Glob(filepath.Join(srv.Dir(), "desk", "bars", "datasets", "ES", "year=*", "*.parquet"))
+		return m
+	}
+	old := parts()
+	if len(old) != 1 {
+		t.Fatalf("partition files %v, want one", old)
+	}
+	a := mountS3(t, store)
+	f, err := os.Open(filepath.Join(a.dir, "ES.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	time.Sleep(3 * refreshEvery) // the mount publishes its pins
+	// Another machine: a new version rewrites the partition, retention
+	// keeps one version, cleanup with no grace period.
+	c.ok("ingest", "--dataset", "ES", write(t, src, "v2.csv", barsCSV(t0.Add(2000*time.Minute), 10, "ES")))
+	c.ok("policy", "add", "ES", "--keep-versions", "1")
+	c.ok("cleanup", "--grace", "1ms")
+	if out := c.ok("log", "ES"); strings.Contains(out, "\n1 ") {
+		t.Fatalf("version 1 was not dropped:\n%s", out)
+	}
+	if _, err := os.Stat(old[0]); err != nil {
+		t.Fatalf("cleanup elsewhere removed the partition file a mount reads: %v", err)
+	}
+	got, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatalf("reading the open view after cleanup elsewhere: %v", err)
+	}
+	if string(got) != v1 {
+		t.Fatalf("the open view read %d bytes, version 1 has %d", len(got), len(v1))
+	}
+	f.Close()
+	time.Sleep(3 * refreshEvery) // the mount withdraws its pins
+	c.ok("cleanup", "--grace", "1ms")
+	if _, err := os.Stat(old[0]); !os.IsNotExist(err) {
+		t.Fatalf("the unpinned file of the dropped version is still there: %v", err)
+	}
+	c.ok("verify")
 }

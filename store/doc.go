@@ -36,9 +36,9 @@
 //   - Pinned version: a Snapshot holds open file descriptors on the partition
 //     files of the version it was taken from, so it keeps reading that version
 //     whatever commits, deletes or garbage collection happen afterwards.
-//     On S3 an open sends nothing and no other machine sees the pin: the
-//     files of a version dropped elsewhere stay for the grace period
-//     (objstore.go, README "The store on S3").
+//     On S3 a mount also publishes its pins (_pins/, objstore.go) and GC on
+//     every machine honours live ones; a CLI process is protected by the
+//     grace period only.
 //
 // Safety (issue 7):
 //

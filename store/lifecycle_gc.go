@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -113,6 +114,10 @@ func (s *Store) collect(name string, opt metastore.GCOptions) (metastore.GCResul
 		}
 	}
 	s.mu.Unlock()
+	// Other machines' open snapshots of a store on S3 (objstore.go).
+	if err := s.addRemotePins(dir, opt.Pinned); err != nil {
+		return metastore.GCResult{}, fmt.Errorf("reading other processes' pins: %w", err)
+	}
 	if opt.Grace == 0 {
 		opt.Grace = 10 * time.Minute
 	}

@@ -2,6 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"bcfs/backend"
@@ -51,12 +58,15 @@ func (s *Store) WatchJournal(ctx context.Context, interval time.Duration) {
 	go func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
+		pins := pinPublisher{id: newTrashID(time.Now())}
+		defer pins.clear(s)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
+			pins.publish(ctx, s)
 			ents, err := j.PollJournal(ctx)
 			if err != nil {
 				s.log.Warn("journal", "store", j.Location(), "err", err)
@@ -154,4 +164,117 @@ func (s *Store) compactJournal(ctx context.Context, dryRun bool) error {
 		s.log.Debug("journal compacted", "entries", n)
 	}
 	return err
+}
+
+// Pins across machines. A snapshot pins the partition files of its version
+// in this process (Store.pins), so this process's GC never removes them;
+// another machine's GC or cleanup cannot see them. A process that watches
+// the journal therefore publishes its pins as _pins/<id>.json (the keys of
+// the pinned files), rewritten when they change and at least every
+// pinRefresh while any is held, deleted when none is; GC on any machine
+// treats the files named by a pins object younger than pinFresh as pinned.
+// A mount that dies leaves its object behind, honoured until it is
+// pinFresh old. The guarantee across machines: a version open in a mount
+// stays readable while the mount runs, whatever cleanup runs elsewhere;
+// processes that do not watch (the CLI) publish nothing, and are protected
+// by the grace period only.
+const (
+	pinsDir    = "_pins"
+	pinRefresh = time.Minute
+	pinFresh   = 3 * time.Minute
+)
+
+type pinPublisher struct {
+	id   string
+	last string // JSON last published ("" none)
+	at   time.Time
+}
+
+// pinnedKeys returns the store keys of the files this process pins.
+func (s *Store) pinnedKeys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.pins))
+	for p := range s.pins {
+		if rel, err := filepath.Rel(s.dir, p); err == nil && !strings.HasPrefix(rel, "..") {
+			keys = append(keys, filepath.ToSlash(rel))
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (p *pinPublisher) publish(ctx context.Context, s *Store) {
+	o, ok := s.fs.(*metastore.ObjFS)
+	if !ok {
+		return
+	}
+	keys := s.pinnedKeys()
+	name := pinsDir + "/" + p.id + ".json"
+	if len(keys) == 0 {
+		if p.last != "" {
+			if err := o.Backend().Delete(ctx, name); err == nil {
+				p.last = ""
+			}
+		}
+		return
+	}
+	data, _ := json.Marshal(keys)
+	if string(data) == p.last && time.Since(p.at) < pinRefresh {
+		return
+	}
+	if err := o.Backend().Put(ctx, name, backend.Bytes(data)); err != nil {
+		s.log.Warn("publishing pins", "err", err)
+		return
+	}
+	p.last, p.at = string(data), time.Now()
+}
+
+func (p *pinPublisher) clear(s *Store) {
+	if o, ok := s.fs.(*metastore.ObjFS); ok && p.last != "" {
+		_ = o.Backend().Delete(context.Background(), pinsDir+"/"+p.id+".json")
+	}
+}
+
+// addRemotePins adds to pinned (paths relative to the dataset dir) the
+// files of dir that live pins objects of any process name.
+func (s *Store) addRemotePins(dir string, pinned map[string]bool) error {
+	o, ok := s.fs.(*metastore.ObjFS)
+	if !ok {
+		return nil
+	}
+	rel, err := filepath.Rel(s.dir, dir)
+	if err != nil {
+		return err
+	}
+	prefix := filepath.ToSlash(rel) + "/"
+	ctx := context.Background()
+	var live []string
+	if err := o.Backend().List(ctx, pinsDir+"/", func(i backend.Info) error {
+		if time.Since(i.ModTime) < pinFresh {
+			live = append(live, i.Name)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, name := range live {
+		data, err := backend.ReadAll(ctx, o.Backend(), name, 64<<20)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		var keys []string
+		if err := json.Unmarshal(data, &keys); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		for _, k := range keys {
+			if r, ok := strings.CutPrefix(k, prefix); ok {
+				pinned[r] = true
+			}
+		}
+	}
+	return nil
 }
