@@ -39,6 +39,8 @@ type mountOptions struct {
 	LogFile       string
 	DrainTimeout  time.Duration
 	CleanupEvery  string
+	UID, GID      int64  // owner of everything in the mount; -1: the mounting user
+	Umask         string // octal; "" means 022
 }
 
 // daemonEnv marks the child that `mount --daemon` starts: it mounts in the
@@ -65,6 +67,9 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			storeFlag(g),
 			&cli.BoolFlag{Name: "read-only", Usage: "refuse every write with EROFS", Destination: &o.ReadOnly},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users in (mode bits apply)", Destination: &o.AllowOther},
+			&cli.Int64Flag{Name: "uid", Value: -1, Usage: "owner `UID` of every file and folder in the mount (default: yours)", Destination: &o.UID},
+			&cli.Int64Flag{Name: "gid", Value: -1, Usage: "group `GID` of every file and folder in the mount (default: yours)", Destination: &o.GID},
+			&cli.StringFlag{Name: "umask", Usage: "permission bits to clear, octal `MASK`: files 0666 and folders 0777 minus it (default: 022)", Destination: &o.Umask},
 			&cli.Int64Flag{Name: "cache-mb", Value: 512, Usage: "rendered-view cache size in `MB`", Destination: &o.CacheMB},
 			&cli.Int64Flag{Name: "scratch-mb", Value: 4096, Usage: "bound the scratch files (saved files that are not dataset views) to `MB`; a write past it fails with ENOSPC (0: no bound)", Destination: &o.ScratchMB},
 			&cli.BoolFlag{Name: "demo", Usage: "fill an empty store with demo datasets first", Destination: &o.Demo},
@@ -298,7 +303,11 @@ func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
 			}
 		}
 	}
-	fsys, err := fusefs.NewFS(st, fusefs.Options{ReadOnly: o.ReadOnly, AllowOther: o.AllowOther, Debug: o.Debug, Logger: log})
+	fopt := fusefs.Options{ReadOnly: o.ReadOnly, AllowOther: o.AllowOther, Debug: o.Debug, Logger: log}
+	if err := o.sharing(&fopt); err != nil {
+		return err
+	}
+	fsys, err := fusefs.NewFS(st, fopt)
 	if err != nil {
 		return err
 	}

@@ -51,14 +51,19 @@ func (d *dirNode) scratchPath(name string) string {
 
 func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	d.fsys.fillDirAttr(&out.Attr, d.fsys.dirMode())
+	d.fsys.ownerMode("dir:"+d.dirPath(), &out.Attr)
 	return 0
 }
 
-// Setattr of a folder: owner and mode are the mount's (--uid, --gid,
-// --umask); a change to anything else is refused, never ignored.
+// Setattr of a folder applies chmod and chown for the life of the mount
+// (FS.setOwnerMode); times are the mount's.
 func (d *dirNode) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := d.fsys.writable(); errno != 0 {
+		return errno
+	}
 	d.fsys.fillDirAttr(&out.Attr, d.fsys.dirMode())
-	return d.fsys.checkOwnerMode(in, &out.Attr)
+	d.fsys.setOwnerMode("dir:"+d.dirPath(), in, &out.Attr)
+	return 0
 }
 
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
@@ -135,6 +140,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	case store.KindFolder:
 		out.SetEntryTimeout(dirEntryTimeout)
 		f.fillDirAttr(&out.Attr, f.dirMode())
+		f.ownerMode("dir:"+n.Path, &out.Attr)
 		return d.dirInode(ctx, n.Path), 0
 	}
 	var st syscall.Stat_t
@@ -251,12 +257,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	case store.KindInvalid:
 		return nil, nil, 0, translateError(f.log, "create", n.Path, store.ErrInvalidName)
 	case store.KindView:
-		// O_EXCL refuses a dataset that existed, not one PrepareWrite
-		// brings back from the trash for the process that just removed it
-		// (install, mv and tar -x unlink, then create with O_EXCL).
-		_, statErr := f.st.Stat(n.Dataset)
-		existed := statErr == nil
-		exists, err := f.ns.PrepareWrite(n, callerOf(ctx))
+		exists, restored, err := f.ns.PrepareWrite(n, callerOf(ctx))
 		if err != nil {
 			return nil, nil, 0, translateError(f.log, "create", n.Dataset, err)
 		}
@@ -265,17 +266,15 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 			if err != nil {
 				return nil, nil, 0, translateError(f.log, "create", n.Dataset, err)
 			}
-			if flags&syscall.O_EXCL != 0 && existed {
+			if flags&syscall.O_EXCL != 0 && !restored {
 				return nil, nil, 0, syscall.EEXIST
 			}
-			if !existed {
-				// Created again by the process that removed it: a new
-				// file for that process, so its bytes start empty (and
-				// merge at close), not from the view's.
-				flags |= syscall.O_TRUNC
-			}
 			ch := f.viewInode(ctx, &d.Inode, e, n.View)
-			fh, errno := f.newWriteHandle(n.Dataset, name, n.View, e.Version, flags, nil)
+			version := e.Version
+			if restored {
+				version = 0 // a new file for the caller: its bytes start empty
+			}
+			fh, errno := f.newWriteHandle(n.Dataset, name, n.View, version, flags, nil)
 			if errno != 0 {
 				return nil, nil, 0, errno
 			}
@@ -362,16 +361,12 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if err := f.ns.Unlink(n, callerOf(ctx)); err != nil {
 		return translateError(f.log, "unlink", n.Path, err)
 	}
-	if n.Kind == store.KindView {
-		// The other view's name may be cached; the kernel holds this
-		// folder's lock until we return, so tell it from a goroutine.
-		go f.invalidateDataset(n.Dataset)
-	}
 	return 0
 }
 
 // Rename is the namespace's (store.Namespace.Rename); this only adapts
-// flags, finds the folders and tells the kernel which names changed.
+// flags and finds the folders. View names are never cached by the kernel,
+// so nothing needs invalidating.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	f := d.fsys
 	if errno := f.writable(); errno != 0 {
@@ -395,21 +390,9 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if errno := f.beginIngest(); errno != 0 {
 		return errno
 	}
-	res, err := f.ns.Rename(f.ctx, src, dst, callerOf(ctx), store.RenameFlags{
+	_, err = f.ns.Rename(f.ctx, src, dst, callerOf(ctx), store.RenameFlags{
 		NoReplace: flags&unix.RENAME_NOREPLACE != 0, Exchange: flags&unix.RENAME_EXCHANGE != 0})
 	f.inflight.Done()
-	if len(res.Changed) > 0 || dst.Kind == store.KindView {
-		changed := append(res.Changed, dst.Dataset)
-		// The kernel moves its dentry for newName to the source inode;
-		// once the rename returns, make it look the names up again.
-		go func() {
-			for _, ds := range changed {
-				if ds != "" {
-					f.invalidateDataset(ds)
-				}
-			}
-		}()
-	}
 	if err != nil {
 		return translateError(f.log, "rename", src.Path+" -> "+dst.Path, err)
 	}
@@ -417,7 +400,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 }
 
 // scratchNode is a scratch file served loopback-style; its owner is the
-// mount's, so a chown to anyone else is refused rather than ignored.
+// mount's unless chown'ed through the mount.
 type scratchNode struct {
 	fs.LoopbackNode
 	fsys *FS
@@ -433,20 +416,20 @@ func (n *scratchNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.A
 		return errno
 	}
 	n.fsys.shareAttr(&out.Attr)
+	n.fsys.ownerMode("scratch:"+n.Path(n.fsys.root.EmbeddedInode()), &out.Attr)
 	return 0
 }
 
+// Setattr applies mode, size and times to the real file; chown applies for
+// the life of the mount, as for views.
 func (n *scratchNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if u, ok := in.GetUID(); ok && u != n.fsys.uid {
-		return syscall.EPERM
-	}
-	if g, ok := in.GetGID(); ok && g != n.fsys.gid {
-		return syscall.EPERM
-	}
+	own := *in
+	own.Valid &= fuse.FATTR_UID | fuse.FATTR_GID
 	in.Valid &^= fuse.FATTR_UID | fuse.FATTR_GID
 	if errno := n.LoopbackNode.Setattr(ctx, fh, in, out); errno != 0 {
 		return errno
 	}
 	n.fsys.shareAttr(&out.Attr)
+	n.fsys.setOwnerMode("scratch:"+n.Path(n.fsys.root.EmbeddedInode()), &own, &out.Attr)
 	return 0
 }

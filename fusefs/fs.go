@@ -54,14 +54,17 @@ type FS struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// attrMu protects attrs: chmod and chown applied through the mount.
+	attrMu sync.Mutex
+	attrs  map[string]ownerMode
+
 	// mu protects pending, draining and the Add side of inflight.
 	mu       sync.Mutex
 	pending  map[string]*pendingNode // dataset name -> node created but not committed yet
 	draining bool                    // true once Drain started: new writes get EROFS
 	inflight sync.WaitGroup          // ingests running now
 
-	unsubscribe func()
-	started     time.Time // mtime of folders, which have no commit time
+	started time.Time // mtime of folders, which have no commit time
 }
 
 // NewFS prepares a filesystem over st. Mount it with (*FS).Mount.
@@ -85,6 +88,7 @@ func NewFS(st *store.Store, opt Options) (*FS, error) {
 	f := &FS{
 		st:      st,
 		ns:      store.NewNamespace(st),
+		attrs:   map[string]ownerMode{},
 		umask:   0o022,
 		opt:     opt,
 		log:     opt.Logger,
@@ -155,14 +159,13 @@ func (f *FS) Mount(mountpoint string) (*fuse.Server, error) {
 		EntryTimeout:    &zero,
 		AttrTimeout:     &timeout,
 		NegativeTimeout: &zero,
-		UID:             f.uid,
-		GID:             f.gid,
+		// Owners are filled in by the nodes (fillAttr): go-fuse's UID and
+		// GID options would also replace a chown to root.
 	})
 	if err != nil {
 		f.cancel()
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
-	f.unsubscribe = f.st.Subscribe(f.invalidateDataset)
 	return srv, nil
 }
 
@@ -188,9 +191,6 @@ func (f *FS) Drain(ctx context.Context) error {
 // Close stops notifications and cancels ingests still running. Call it after
 // the server has been unmounted.
 func (f *FS) Close() {
-	if f.unsubscribe != nil {
-		f.unsubscribe()
-	}
 	f.cancel()
 }
 
@@ -232,27 +232,6 @@ func (f *FS) ingest(name, path, source string) syscall.Errno {
 	}
 	f.log.Info("ingested", "dataset", name, "source", source, "version", res.Version, "committed", res.Committed)
 	return 0
-}
-
-// invalidateDataset tells the kernel that the names NAME.csv and NAME.parquet
-// may now point at another inode. Called from store notifications and after
-// ingests; never with a filesystem lock held, because the kernel takes the
-// folder's lock to process it.
-func (f *FS) invalidateDataset(name string) {
-	dir, base := splitDataset(name)
-	parent := f.root.EmbeddedInode()
-	if dir != "" {
-		for _, seg := range strings.Split(dir, "/") {
-			parent = parent.GetChild(seg)
-			if parent == nil {
-				return // the kernel never looked into this folder
-			}
-		}
-	}
-	for _, v := range []store.View{store.ViewCSV, store.ViewParquet} {
-		// ENOENT only means the kernel had no such name cached.
-		_ = parent.NotifyEntry(base + v.Ext())
-	}
 }
 
 // slogWriter adapts go-fuse's *log.Logger output to slog.
@@ -299,20 +278,55 @@ func (f *FS) shareAttr(a *fuse.Attr) {
 	a.Owner = fuse.Owner{Uid: f.uid, Gid: f.gid}
 }
 
-// checkOwnerMode answers a chmod or chown of a view or folder, whose owner
-// and mode are the mount's: setting them to what they are succeeds (cp -p,
-// cp -a, install, tar do), any other value is refused with EPERM, never
-// accepted and ignored. a holds the current attributes.
-func (f *FS) checkOwnerMode(in *fuse.SetAttrIn, a *fuse.Attr) syscall.Errno {
-	if m, ok := in.GetMode(); ok && m&0o7777 != a.Mode&0o7777 {
-		f.log.Debug("chmod refused: modes are set by mount --umask", "mode", fmt.Sprintf("%o", m))
-		return syscall.EPERM
+// ownerMode is a chmod or chown applied to a dataset or folder.
+type ownerMode struct {
+	mode     uint32 // permission bits; 0: unchanged
+	uid, gid *uint32
+}
+
+// setOwnerMode applies a chmod or chown of a view (key "ds:NAME", both
+// views) or folder (key "dir:PATH"): the new owner and mode show in stat
+// and the kernel enforces them (default_permissions). They last as long as
+// the mount (they are not stored); mount --uid, --gid and --umask set them
+// for good. a holds the current attributes and is updated.
+func (f *FS) setOwnerMode(key string, in *fuse.SetAttrIn, a *fuse.Attr) {
+	m, okm := in.GetMode()
+	u, oku := in.GetUID()
+	g, okg := in.GetGID()
+	if !okm && !oku && !okg {
+		return
 	}
-	if u, ok := in.GetUID(); ok && u != a.Uid {
-		return syscall.EPERM
+	f.attrMu.Lock()
+	om := f.attrs[key]
+	if okm {
+		om.mode = m & 0o7777
 	}
-	if g, ok := in.GetGID(); ok && g != a.Gid {
-		return syscall.EPERM
+	if oku {
+		om.uid = &u
 	}
-	return 0
+	if okg {
+		om.gid = &g
+	}
+	f.attrs[key] = om
+	f.attrMu.Unlock()
+	f.ownerMode(key, a)
+}
+
+// ownerMode applies the chmod or chown recorded for key to a.
+func (f *FS) ownerMode(key string, a *fuse.Attr) {
+	f.attrMu.Lock()
+	om, ok := f.attrs[key]
+	f.attrMu.Unlock()
+	if !ok {
+		return
+	}
+	if om.mode != 0 {
+		a.Mode = a.Mode&^0o7777 | om.mode
+	}
+	if om.uid != nil {
+		a.Uid = *om.uid
+	}
+	if om.gid != nil {
+		a.Gid = *om.gid
+	}
 }

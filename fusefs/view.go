@@ -85,6 +85,7 @@ func (n *viewNode) fill(a *fuse.Attr) {
 	a.Size = uint64(n.size)
 	a.SetTimes(&n.committed, &n.committed, &n.committed)
 	n.fsys.fillAttr(a)
+	n.fsys.ownerMode("ds:"+n.dataset, a)
 }
 
 func (n *viewNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -94,17 +95,14 @@ func (n *viewNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 
 // Setattr never changes the dataset. Truncating a write handle resets its
 // spool; truncate(2) to 0 without a handle and time changes are accepted
-// and ignored so that cp -p, touch and O_TRUNC opens work. Owner and mode
-// are the mount's: setting them to what they are succeeds, anything else
-// is EPERM.
+// and ignored so that cp -p, touch and O_TRUNC opens work. chmod and chown
+// apply to both views for the life of the mount (FS.setOwnerMode).
 func (n *viewNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if errno := n.fsys.writable(); errno != 0 {
 		return errno
 	}
 	n.fill(&out.Attr)
-	if errno := n.fsys.checkOwnerMode(in, &out.Attr); errno != 0 {
-		return errno
-	}
+	n.fsys.setOwnerMode("ds:"+n.dataset, in, &out.Attr)
 	if sz, ok := in.GetSize(); ok {
 		if wh, ok := fh.(*writeHandle); ok {
 			if errno := wh.truncate(int64(sz)); errno != 0 {

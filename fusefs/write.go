@@ -56,7 +56,8 @@ var (
 )
 
 // newWriteHandle opens a write handle on view v of dataset; version is the
-// committed version it reads until it writes (0: none, a new dataset).
+// committed version it reads until it writes (0: none, a new file: a
+// dataset being created, or one its creator had just removed).
 func (f *FS) newWriteHandle(dataset, source string, v store.View, version int64, flags uint32, p *pendingNode) (*writeHandle, syscall.Errno) {
 	if errno := f.writable(); errno != 0 {
 		return nil, errno
@@ -68,7 +69,7 @@ func (f *FS) newWriteHandle(dataset, source string, v store.View, version int64,
 		view:       v,
 		pending:    p,
 		appendMode: flags&syscall.O_APPEND != 0,
-		started:    flags&syscall.O_TRUNC != 0,
+		started:    flags&syscall.O_TRUNC != 0 || version == 0,
 	}
 	if version > 0 && !h.started {
 		sn, err := f.st.Pin(dataset, version)
@@ -227,11 +228,6 @@ func (h *writeHandle) Flush(ctx context.Context) syscall.Errno {
 	}
 	errno := h.fsys.ingest(h.dataset, h.spool.Name(), h.source)
 	h.mu.Unlock()
-	if errno == 0 {
-		// Before close() returns, so that the writer's next open or stat
-		// sees the new version.
-		h.fsys.invalidateDataset(h.dataset)
-	}
 	return errno
 }
 
@@ -426,6 +422,7 @@ func (p *pendingNode) fill(a *fuse.Attr) {
 	a.Size = uint64(size)
 	a.SetTimes(&p.created, &p.created, &p.created)
 	p.fsys.fillAttr(a)
+	p.fsys.ownerMode("ds:"+p.dataset, a)
 }
 
 func (p *pendingNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -437,6 +434,8 @@ func (p *pendingNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.A
 }
 
 func (p *pendingNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	p.fill(&out.Attr)
+	p.fsys.setOwnerMode("ds:"+p.dataset, in, &out.Attr)
 	if sz, ok := in.GetSize(); ok {
 		if h, ok := fh.(*writeHandle); ok {
 			if errno := h.truncate(int64(sz)); errno != 0 {

@@ -254,26 +254,28 @@ func (ns *Namespace) Gone(n Name, caller uint32) bool {
 // PrepareWrite is called before view n is opened for writing or a file is
 // renamed onto it. It reports whether the dataset exists; if the caller
 // removed it within RecreateWindow, it is first restored from the trash,
-// so the write merges into it (an overwrite, not a new dataset).
-func (ns *Namespace) PrepareWrite(n Name, caller uint32) (exists bool, err error) {
+// so the write merges into it (an overwrite, not a new dataset), and
+// restored is true: for the caller the name did not exist (an O_EXCL
+// create of it succeeds).
+func (ns *Namespace) PrepareWrite(n Name, caller uint32) (exists, restored bool, err error) {
 	if _, err := ns.st.Stat(n.Dataset); err == nil {
-		return true, nil
+		return true, false, nil
 	} else if !errors.Is(err, ErrNotFound) {
-		return false, err
+		return false, false, err
 	}
 	ns.mu.Lock()
 	r := ns.recentRemoval(n.Dataset)
 	if r == nil || r.caller != caller {
 		ns.mu.Unlock()
-		return false, nil
+		return false, false, nil
 	}
 	delete(ns.removed, n.Dataset)
 	ns.mu.Unlock()
 	if _, _, err := ns.st.TrashRestore(r.trashID, n.Dataset); err != nil {
-		return false, fmt.Errorf("recreating %s: bringing the removed dataset back: %w", n.Path, err)
+		return false, false, fmt.Errorf("recreating %s: bringing the removed dataset back: %w", n.Path, err)
 	}
 	ns.st.log.Info("overwrite: removed and created again by one process; merging into the dataset", "dataset", n.Dataset)
-	return true, nil
+	return true, true, nil
 }
 
 // remove moves dataset ds to the trash on behalf of caller, remembering it
@@ -481,7 +483,7 @@ func (ns *Namespace) Rename(ctx context.Context, src, dst Name, caller uint32, f
 		if !fi.Mode().IsRegular() {
 			return RenameResult{}, fmt.Errorf("rename %s onto %s: not a regular file: %w", src.Path, dst.Path, ErrNotPermitted)
 		}
-		if _, err := ns.PrepareWrite(dst, caller); err != nil {
+		if _, _, err := ns.PrepareWrite(dst, caller); err != nil {
 			return RenameResult{}, err
 		}
 		_, base := path.Split(dst.Path)

@@ -148,12 +148,15 @@ func TestNamespaceRecreateIsOverwrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another process creating the name makes a new dataset.
-	if ok, err := ns.PrepareWrite(a, other); ok || err != nil {
+	if ok, _, err := ns.PrepareWrite(a, other); ok || err != nil {
 		t.Fatalf("other process: exists %v err %v", ok, err)
 	}
 	// The remover creating it again gets the dataset back.
-	if ok, err := ns.PrepareWrite(a, pid); !ok || err != nil {
-		t.Fatalf("same process: exists %v err %v", ok, err)
+	if ok, restored, err := ns.PrepareWrite(a, pid); !ok || !restored || err != nil {
+		t.Fatalf("same process: exists %v restored %v err %v", ok, restored, err)
+	}
+	if ok, restored, err := ns.PrepareWrite(a, pid); !ok || restored || err != nil {
+		t.Fatalf("existing: exists %v restored %v err %v", ok, restored, err)
 	}
 	if rows(st, "A") != 3 {
 		t.Fatalf("A has %d rows after recreate", rows(st, "A"))
@@ -163,7 +166,7 @@ func TestNamespaceRecreateIsOverwrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock = clock.Add(RecreateWindow + time.Second)
-	if ok, err := ns.PrepareWrite(a, pid); ok || err != nil {
+	if ok, _, err := ns.PrepareWrite(a, pid); ok || err != nil {
 		t.Fatalf("after window: exists %v err %v", ok, err)
 	}
 	if l, _ := st.TrashList(); len(l) != 1 {
@@ -218,7 +221,7 @@ func TestNamespaceRenamePerKind(t *testing.T) {
 				t.Fatal("A still there")
 			}
 			// The editor writes A.csv again: the dataset comes back and merges.
-			if ok, err := ns.PrepareWrite(mustClassify(t, ns, "", "A.csv"), pid); !ok || err != nil {
+			if ok, _, err := ns.PrepareWrite(mustClassify(t, ns, "", "A.csv"), pid); !ok || err != nil {
 				t.Fatalf("recreate %v %v", ok, err)
 			}
 		}},
