@@ -6,18 +6,29 @@
 //
 //   - View inode: one (dataset, version, view). Its inode number is a hash of
 //     name, version, view and commit time; its size and bytes never change,
-//     so reads use FOPEN_KEEP_CACHE and mmap is safe. A commit makes
-//     NAME.csv / NAME.parquet resolve to a new view inode; the kernel is told
-//     with NotifyEntry from outside any filesystem lock. Lookup always asks
-//     store.Stat, and entries and attributes time out after one second so
-//     commits by other processes show up.
+//     so reads use FOPEN_KEEP_CACHE and mmap is safe; st_nlink is 1. A
+//     commit makes NAME.csv / NAME.parquet resolve to a new view inode.
+//   - Close-to-open: view names have entry timeout 0 (folders, scratch and
+//     generated names one second), so every open looks the name up and the
+//     lookup reads the head (a stat of the next manifest): an open that
+//     starts after any commit returned - this mount's, the CLI's, another
+//     mount's - sees it. Nothing is invalidated with NotifyEntry: a
+//     notification blocks on the folder lock of the request it follows.
 //   - Pinned version: a read handle pins the version of its inode at open
 //     and reads it to the end, whatever commits meanwhile.
-//   - Write handle: an open-for-write of a view. Bytes go to a spool file in
-//     the store's spool folder; flush ingests the spool if it has bytes not
-//     yet ingested, and close() returns the ingest's result. Truncation resets
-//     the spool, never the dataset. Write handles use direct I/O so that the
-//     view inode's page cache only ever holds committed bytes.
+//   - Write handle: an open-for-write of a view. Until it writes or
+//     truncates it reads the committed bytes of the version it opened
+//     (O_RDWR opens by spreadsheets); the first write of a handle that did
+//     not truncate starts its spool from those bytes. Bytes go to a spool
+//     file in the store's spool folder; flush ingests the spool if it has
+//     bytes not yet ingested, and close() returns the ingest's result. An
+//     append handle appends to its own spool (two appenders never
+//     interleave). A flush by a process that is being killed ingests nothing
+//     (writerDied). Truncation resets the spool, never the dataset. The
+//     truncate of open(O_TRUNC) comes as a setattr without a handle; it
+//     empties the caller's unused handles on the inode. Write handles use
+//     direct I/O so that the view inode's page cache only holds committed
+//     bytes.
 //   - Pending node: the name of a dataset created by this mount whose first
 //     ingest has not committed yet.
 //   - Scratch file: any name that is not a dataset view (editor temp files,
@@ -25,6 +36,15 @@
 //     same folder path, served loopback-style. Renaming a scratch file onto a
 //     view name ingests it; the rename returns the ingest's error.
 //   - .metadata: JSON documents generated at open, read with direct I/O.
+//   - .trash: one read-only ID.json per deleted dataset (store.TrashEntry).
+//   - Names: what a name is and what create, unlink, rename, mkdir and
+//     rmdir do to it is store.Namespace's; the nodes pass it the caller's
+//     process id (fuse.Caller, as a thread group id) so that a process
+//     that removed a view and creates it again merges into it.
+//   - Owner and mode: Options.UID, GID and Umask (mount --uid, --gid,
+//     --umask) for everything, enforced by the kernel (default_permissions);
+//     chmod and chown apply per dataset, folder or scratch file for the
+//     life of the mount. Symlinks are refused (EPERM).
 //
 // Errors become errnos in translateError only.
 package fusefs

@@ -33,6 +33,14 @@
 //     datasets needs, and Open finishes it. TrashRestore brings every
 //     version back byte-identical (under another name if asked); only
 //     TrashEmpty removes data for good, nothing empties the trash by itself.
+//   - Namespace (namespace.go): the FUSE-free model of a mount's names -
+//     views, folders, datasets being created, scratch files, the reserved
+//     .metadata, .trash and .versions - and what create, unlink, rename,
+//     mkdir and rmdir mean for each kind. Removal goes to the trash; a
+//     process that removed a view and creates it again within five seconds
+//     gets the dataset back and merges into it (cp -a, install, tar -x, mv
+//     across filesystems, editors). Renames merge onto an existing dataset,
+//     rename a dataset, keep a backup copy, or move a folder in one rename.
 //   - Pinned version: a Snapshot holds open file descriptors on the partition
 //     files of the version it was taken from, so it keeps reading that version
 //     whatever commits, deletes or garbage collection happen afterwards.
