@@ -38,22 +38,19 @@ func (d *metaDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOu
 
 func (d *metaDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	full := joinPath(d.prefix, name)
-	// One name costs one dataset's head (or one folder's stat), never a
-	// listing: find and du look up every document.
-	kind, err := d.fsys.st.MetadataKind(full)
+	// One name costs one dataset's head and last error (or one folder's
+	// stat), never a listing: find and du look up every document.
+	kind, doc, err := d.fsys.st.MetadataLookup(full)
 	if err != nil {
 		return nil, translateError(d.fsys.log, "lookup", metadataDir+"/"+full, err)
 	}
 	switch kind {
 	case store.MetaFile:
 		mf := &metaFile{fsys: d.fsys, name: full}
-		doc, errno := mf.doc()
-		if errno != 0 {
-			return nil, errno
-		}
 		ch := d.NewInode(ctx, mf, fs.StableAttr{Mode: syscall.S_IFREG, Ino: hashIno("metafile", full), Gen: 1})
+		// The size may be up to the attribute timeout old in stat; reads
+		// (direct I/O, from a rendering made at open) are always current.
 		mf.fill(&out.Attr, len(doc))
-		out.SetAttrTimeout(0)
 		return ch, 0
 	case store.MetaDir:
 		md := &metaDir{fsys: d.fsys, prefix: full}
@@ -119,7 +116,7 @@ func (m *metaFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 		}
 		m.fill(&out.Attr, len(doc))
 	}
-	out.SetTimeout(0)
+	out.SetTimeout(cacheTimeout)
 	return 0
 }
 

@@ -98,26 +98,31 @@ if [[ ! -e $S/.bench-ready ]]; then
 fi
 
 # --- the peer: the same names in a plain folder ------------------------------
-if [[ ! -d $PEER ]]; then
-	mount_store
-	(cd "$MNT" && find . -print) >"$W/names"
-	unmount_store
+# Rebuilt whenever the mount shows other names (a new version of bcfs may
+# add folders such as .versions).
+mount_store
+(cd "$MNT" && find . -print) >"$W/names.new"
+unmount_store
+if [[ ! -d $PEER ]] || ! cmp -s "$W/names.new" "$W/names"; then
+	rm -rf "$PEER"
 	mkdir -p "$PEER"
-	(cd "$PEER" && awk '{ print }' "$W/names" | while IFS= read -r p; do
+	(cd "$PEER" && while IFS= read -r p; do
 		case $p in
 		*.csv | *.parquet | *.json) printf 'x' >"$p" ;;
 		*) mkdir -p "$p" ;;
 		esac
-	done)
+	done <"$W/names.new")
+	mv "$W/names.new" "$W/names"
 fi
 
 # --- measure -----------------------------------------------------------------
-STEPS=("find" "du -sh" "ls -lR" "find .metadata" "ls -lR .metadata")
+STEPS=("find" "find no-dot" "du -sh" "ls -lR" "find .metadata" "ls -lR .metadata")
 run_step() { # run_step STEP ROOT
 	local root=$1
 	shift
 	case $1 in
 	"find") find "$root" ;;
+	"find no-dot") find "$root" -name '.?*' -prune -o -print ;; # datasets and folders only
 	"du -sh") du -sh "$root" ;;
 	"ls -lR") ls -lR "$root" ;;
 	"find .metadata") find "$root/.metadata" ;;
@@ -126,24 +131,34 @@ run_step() { # run_step STEP ROOT
 }
 export -f run_step
 echo "bench_ns: $N datasets ($FOLDERS folders x $PER), $RUNS runs, cores=$(nproc), load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-18s %9s %9s %8s %9s\n' step bcfs_s peer_s ratio entries
+TCK=$(getconf CLK_TCK)
+mount_cpu() { awk -v t="$TCK" '{ printf "%.2f\n", ($14 + $15) / t }' "/proc/$MOUNT_PID/stat"; }
+printf '%-18s %9s %9s %8s %9s %9s %9s\n' step bcfs_s peer_s ratio bcfs_cpu peer_cpu entries
 for step in "${STEPS[@]}"; do
-	fb=$W/t.bcfs fp=$W/t.peer
+	fb=$W/t.bcfs fp=$W/t.peer cb=$W/c.bcfs cp=$W/c.peer
 	: >"$fb"
 	: >"$fp"
+	: >"$cb"
+	: >"$cp"
 	for ((r = 0; r < RUNS; r++)); do
 		mount_store
-		/usr/bin/time -f %e -o "$W/.t" bash -c 'run_step "$0" "$1" >"$2"' "$MNT" "$step" "$W/out.bcfs" 2>>"$LOG" ||
+		c0=$(mount_cpu)
+		/usr/bin/time -f "%e %U %S" -o "$W/.t" bash -c 'run_step "$0" "$1" >"$2"' "$MNT" "$step" "$W/out.bcfs" 2>>"$LOG" ||
 			die "$step on the mount failed (log $LOG)"
-		cat "$W/.t" >>"$fb"
-		/usr/bin/time -f %e -o "$W/.t" bash -c 'run_step "$0" "$1" >"$2"' "$PEER" "$step" "$W/out.peer" 2>>"$LOG" ||
+		c1=$(mount_cpu)
+		cut -d' ' -f1 "$W/.t" >>"$fb"
+		awk -v a="$c0" -v b="$c1" '{ printf "%.2f\n", $2 + $3 + b - a }' "$W/.t" >>"$cb"
+		/usr/bin/time -f "%e %U %S" -o "$W/.t" bash -c 'run_step "$0" "$1" >"$2"' "$PEER" "$step" "$W/out.peer" 2>>"$LOG" ||
 			die "$step on the peer failed"
-		cat "$W/.t" >>"$fp"
+		cut -d' ' -f1 "$W/.t" >>"$fp"
+		awk '{ printf "%.2f\n", $2 + $3 }' "$W/.t" >>"$cp"
 	done
 	entries=$(wc -l <"$W/out.bcfs")
-	awk -v s="$step" -v b="$(median "$fb")" -v p="$(median "$fp")" -v e="$entries" \
-		'BEGIN { ratio = p > 0 ? sprintf("%.1f", b / p) : "inf"; printf "%-18s %9.3f %9.3f %8s %9d\n", s, b, p, ratio, e }'
+	awk -v s="$step" -v b="$(median "$fb")" -v p="$(median "$fp")" -v bc="$(median "$cb")" -v pc="$(median "$cp")" -v e="$entries" \
+		'BEGIN { ratio = p > 0 ? sprintf("%.1f", b / p) : "inf"; printf "%-18s %9.3f %9.3f %8s %9.2f %9.2f %9d\n", s, b, p, ratio, bc, pc, e }'
 done
 unmount_store
 echo "medians of $RUNS runs; bcfs_s on a fresh mount each run, peer_s on a plain folder with the same names (warm)."
+echo "_cpu: user+system seconds; bcfs_cpu adds the mount process's CPU during the step to the client's."
+echo "On a loaded machine trust the cpu columns more than the wall ones."
 echo "entries: lines the command printed on the mount."

@@ -68,6 +68,31 @@ const (
 	MetaDir
 )
 
+// MetadataLookup is MetadataKind that also renders the document it finds,
+// reading a dataset's head once: what a lookup in .metadata/ needs (the
+// size of a document is its rendering's).
+func (s *Store) MetadataLookup(p string) (MetaKind, []byte, error) {
+	if !strings.Contains(p, "/") && slices.Contains(fixedDocs, p) {
+		doc, err := s.MetadataDoc(p)
+		return MetaFile, doc, err
+	}
+	if ds, ok := strings.CutSuffix(p, ".json"); ok && ValidName(ds) == nil {
+		doc, err := s.MetadataDoc(p)
+		if err == nil {
+			return MetaFile, doc, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return MetaNone, nil, err
+		}
+	}
+	k, err := s.MetadataKind(p)
+	if err != nil || k != MetaFile {
+		return k, nil, err
+	}
+	doc, err := s.MetadataDoc(p)
+	return k, doc, err
+}
+
 // MetadataKind says whether p ("index.json", "yahoo", "yahoo/AAPL.json") is
 // a document, a folder or nothing in .metadata/. It reads only what concerns
 // p (a cached head, a stat or two), never the list of datasets.

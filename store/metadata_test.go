@@ -184,6 +184,15 @@ func TestMetadataKindAndDir(t *testing.T) {
 		if got, err := st.MetadataKind(p); got != want || err != nil {
 			t.Errorf("MetadataKind(%q) = %v, %v; want %v", p, got, err, want)
 		}
+		got, doc, err := st.MetadataLookup(p)
+		if got != want || err != nil || (want == MetaFile) != (doc != nil) {
+			t.Errorf("MetadataLookup(%q) = %v, %d bytes, %v; want %v", p, got, len(doc), err, want)
+		}
+		if want == MetaFile && p != DocCache {
+			if again, err := st.MetadataDoc(p); err != nil || string(again) != string(doc) {
+				t.Errorf("MetadataLookup(%q) rendered another document than MetadataDoc: %v", p, err)
+			}
+		}
 	}
 	for prefix, want := range map[string][2][]string{
 		"":        {sorted(append([]string{"A.json", "yahoo.json"}, fixedDocs...)), {"deep", "empty", "yahoo"}},
