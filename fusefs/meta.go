@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,15 +47,21 @@ func (d *metaDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	switch kind {
 	case store.MetaFile:
-		mf := &metaFile{fsys: d.fsys, name: full}
-		ch := d.NewInode(ctx, mf, fs.StableAttr{Mode: syscall.S_IFREG, Ino: hashIno("metafile", full), Gen: 1})
+		ch := d.NewInode(ctx, &metaFile{fsys: d.fsys, name: full}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: hashIno("metafile", full), Gen: 1})
+		mf := ch.Operations().(*metaFile) // the existing node if the kernel knows it
+		mf.remember(len(doc))
 		// The size may be up to the attribute timeout old in stat; reads
 		// (direct I/O, from a rendering made at open) are always current.
 		mf.fill(&out.Attr, len(doc))
+		// Names in .metadata/ may be cached like folder names (views'
+		// names are not: see dirEntryTimeout); a new dataset's document
+		// shows within that time.
+		out.SetEntryTimeout(dirEntryTimeout)
 		return ch, 0
 	case store.MetaDir:
 		md := &metaDir{fsys: d.fsys, prefix: full}
 		md.fill(&out.Attr)
+		out.SetEntryTimeout(dirEntryTimeout)
 		return d.NewInode(ctx, md, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("meta", full), Gen: 1}), 0
 	}
 	return nil, syscall.ENOENT
@@ -82,6 +89,27 @@ type metaFile struct {
 	fs.Inode
 	fsys *FS
 	name string // as in store.MetadataNames: "index.json", "yahoo/AAPL.json"
+
+	// mu protects size and sized: the length of the last rendering and
+	// when it was made, which answers stat for the attribute timeout.
+	mu    sync.Mutex
+	size  int
+	sized time.Time
+}
+
+// remember records the size of a rendering made now.
+func (m *metaFile) remember(size int) {
+	m.mu.Lock()
+	m.size, m.sized = size, time.Now()
+	m.mu.Unlock()
+}
+
+// recentSize returns the size of a rendering younger than the attribute
+// timeout, if any.
+func (m *metaFile) recentSize() (int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.size, !m.sized.IsZero() && time.Since(m.sized) < cacheTimeout
 }
 
 var (
@@ -109,11 +137,15 @@ func (m *metaFile) fill(a *fuse.Attr, size int) {
 func (m *metaFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if h, ok := fh.(*bytesHandle); ok {
 		m.fill(&out.Attr, len(h.data))
+	} else if size, ok := m.recentSize(); ok {
+		// The size a stat shows may be as old as the attribute timeout.
+		m.fill(&out.Attr, size)
 	} else {
-		doc, errno := m.doc()
-		if errno != 0 {
-			return errno
+		doc, err := m.fsys.st.MetadataDocRecent(m.name, cacheTimeout)
+		if err != nil {
+			return translateError(m.fsys.log, "metadata", m.name, err)
 		}
+		m.remember(len(doc))
 		m.fill(&out.Attr, len(doc))
 	}
 	out.SetTimeout(cacheTimeout)
@@ -131,6 +163,7 @@ func (m *metaFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	if errno != 0 {
 		return nil, 0, errno
 	}
+	m.remember(len(doc))
 	return &bytesHandle{data: doc}, fuse.FOPEN_DIRECT_IO, 0
 }
 

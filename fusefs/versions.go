@@ -264,6 +264,7 @@ func (d *versionsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 		return nil, translateError(f.log, "lookup", versionsDirName+"/"+p, err)
 	}
 	f.fillDirAttr(&out.Attr, 0o555)
+	out.SetEntryTimeout(dirEntryTimeout) // a walk below it must not look it up again per file
 	return d.NewInode(ctx, &versionsDir{fsys: f, path: p}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: hashIno("versions", p), Gen: 1}), 0
 }
 

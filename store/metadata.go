@@ -70,10 +70,11 @@ const (
 
 // MetadataLookup is MetadataKind that also renders the document it finds,
 // reading a dataset's head once: what a lookup in .metadata/ needs (the
-// size of a document is its rendering's).
+// size of a document is its rendering's; index.json and summary.json may
+// come from a rendering up to a second old, see MetadataDocRecent).
 func (s *Store) MetadataLookup(p string) (MetaKind, []byte, error) {
 	if !strings.Contains(p, "/") && slices.Contains(fixedDocs, p) {
-		doc, err := s.MetadataDoc(p)
+		doc, err := s.MetadataDocRecent(p, time.Second)
 		return MetaFile, doc, err
 	}
 	if ds, ok := strings.CutSuffix(p, ".json"); ok && ValidName(ds) == nil {
@@ -193,6 +194,7 @@ func (s *Store) MetadataDir(prefix string) (files, dirs []string, err error) {
 // document costs its head manifest and its last error, whatever the number
 // of datasets.
 func (s *Store) MetadataDoc(name string) ([]byte, error) {
+	start := time.Now()
 	var v any
 	switch name {
 	case DocIndex, DocSummary:
@@ -242,7 +244,9 @@ func (s *Store) MetadataDoc(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	b = append(b, '\n')
+	s.rememberDoc(name, start, b)
+	return b, nil
 }
 
 // datasetDoc is the document of dataset ds, or of a name whose first write
@@ -310,6 +314,62 @@ func (s *Store) Failures() ([]metastore.LastError, error) {
 	return append([]metastore.LastError{}, fails...), nil
 }
 
+// metaCaches are the caches behind .metadata/.
+type metaCaches struct {
+	failures failureLog
+	docs     storeDocs
+}
+
+// storeDocs keeps the latest renderings of the documents that read every
+// dataset (index.json, summary.json), for the sizes that lookups and stat
+// report: rendering them costs a head read per dataset, and a walk of the
+// mount looks them up several times.
+type storeDocs struct {
+	mu   sync.Mutex
+	docs map[string]renderedDoc
+}
+
+type renderedDoc struct {
+	at   time.Time
+	data []byte
+}
+
+// storeWide reports whether document name reads every dataset.
+func storeWide(name string) bool { return name == DocIndex || name == DocSummary }
+
+// MetadataDocRecent is MetadataDoc, except that a document reading every
+// dataset may come from a rendering up to maxAge old. Opens use
+// MetadataDoc; sizes in lookups and stat may use this.
+func (s *Store) MetadataDocRecent(name string, maxAge time.Duration) ([]byte, error) {
+	if !storeWide(name) {
+		return s.MetadataDoc(name)
+	}
+	c := &s.meta.docs
+	c.mu.Lock()
+	d, ok := c.docs[name]
+	c.mu.Unlock()
+	if ok && time.Since(d.at) < maxAge {
+		return d.data, nil
+	}
+	return s.MetadataDoc(name)
+}
+
+// rememberDoc keeps a rendering of a store-wide document.
+func (s *Store) rememberDoc(name string, at time.Time, data []byte) {
+	if !storeWide(name) {
+		return
+	}
+	c := &s.meta.docs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.docs == nil {
+		c.docs = map[string]renderedDoc{}
+	}
+	if d, ok := c.docs[name]; !ok || d.at.Before(at) {
+		c.docs[name] = renderedDoc{at: at, data: data}
+	}
+}
+
 // failureLog caches the entries of the store's failure log by file name
 // (entries never change once written), so that reading it costs one listing
 // of its folder plus the entries added since. A listing, not the folder's
@@ -328,7 +388,7 @@ func (s *Store) failures() ([]metastore.LastError, error) {
 	if err != nil {
 		return nil, err
 	}
-	fl := &s.failLog
+	fl := &s.meta.failures
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	if slices.Equal(names, fl.names) {

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"bcfs/metastore"
 )
@@ -219,4 +221,30 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// TestMetadataDocRecent: index.json for a size may come from a recent
+// rendering; MetadataDoc (what an open reads) is always current.
+func TestMetadataDocRecent(t *testing.T) {
+	st := newTestStore(t, Options{})
+	dir := t.TempDir()
+	ingest(t, st, "A", writeFile(t, dir, "a.csv", yahooCSV), IngestOptions{})
+	first, err := st.MetadataDoc(DocIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest(t, st, "B", writeFile(t, dir, "b.csv", yahooCSV), IngestOptions{})
+	if got, err := st.MetadataDocRecent(DocIndex, time.Hour); err != nil || string(got) != string(first) {
+		t.Fatalf("recent index.json: %v\n%s", err, got)
+	}
+	fresh, err := st.MetadataDoc(DocIndex)
+	if err != nil || !strings.Contains(string(fresh), `"B"`) {
+		t.Fatalf("index.json after B: %v\n%s", err, fresh)
+	}
+	if got, _ := st.MetadataDocRecent(DocIndex, time.Hour); string(got) != string(fresh) {
+		t.Fatal("a fresh rendering did not replace the remembered one")
+	}
+	if got, _ := st.MetadataDocRecent("B.json", time.Hour); !strings.Contains(string(got), `"filepath": "B"`) {
+		t.Fatalf("B.json: %s", got)
+	}
 }

@@ -68,7 +68,7 @@ type Store struct {
 
 	versionEntries versionEntryCache // VersionEntry answers, by manifest identity
 
-	failLog failureLog // cached failure log (.metadata/errors.json)
+	meta metaCaches // caches of .metadata/ (metadata.go)
 
 	scratch scratchUsage // bytes in the scratch folder, against opt.ScratchBytes
 }
