@@ -7,8 +7,8 @@ import (
 )
 
 // TestUnlinkThenCreateClients: tools that unlink (or rename away) the
-// target before creating it again (cp -a; mv from another filesystem and
-// tar -x, which create with O_EXCL; gio save --backup, which renames the
+// target before creating it again (cp -a; install, mv from another
+// filesystem and tar -x, which create with O_EXCL; gio save --backup, which renames the
 // view to NAME~ first and must leave a full backup) merge into the dataset
 // like plain cp; nothing is lost.
 func TestUnlinkThenCreateClients(t *testing.T) {
@@ -18,6 +18,7 @@ func TestUnlinkThenCreateClients(t *testing.T) {
 		do                  func(t *testing.T, src, dst string)
 	}{
 		{"cp -a", "cp", "coreutils", func(t *testing.T, src, dst string) { run(t, "cp", "-a", src, dst) }},
+		{"install", "install", "coreutils", func(t *testing.T, src, dst string) { run(t, "install", "-m", "0644", src, dst) }},
 		{"mv across filesystems", "mv", "coreutils", func(t *testing.T, src, dst string) { run(t, "mv", src, dst) }},
 		{"tar -x", "tar", "apt-get install -y tar", func(t *testing.T, src, dst string) {
 			tarball := filepath.Join(t.TempDir(), "es.tar")
