@@ -21,6 +21,7 @@ type backupOptions struct {
 	Targets  []string
 	JSON     bool
 	ReadData bool
+	Repair   bool
 }
 
 func newBackupCommand(g *globalOptions) *cli.Command {
@@ -208,12 +209,15 @@ func newBackupVerifyCommand(g *globalOptions) *cli.Command {
 		Name:  "verify",
 		Usage: "check the backups: every manifest decodes, every file it references is there with its size",
 		Description: "With --read-data every file is read back and its SHA-256 checked. Damage is reported " +
-			"per target, dataset and version; exits 1 when any is found or a target cannot be read.\n\n" +
-			examples("bcfs backup verify", "bcfs backup verify --read-data --target nas"),
+			"per target, dataset and version; exits 1 when any is found or a target cannot be read. With " +
+			"--repair each damaged or missing file and manifest the store still holds intact is stored " +
+			"again (checked as it is stored); only what stays damaged then exits 1.\n\n" +
+			examples("bcfs backup verify", "bcfs backup verify --read-data --target nas", "bcfs backup verify --read-data --repair"),
 		Flags: []cli.Flag{
 			storeFlag(g),
 			&cli.StringSliceFlag{Name: "target", Aliases: []string{"t"}, Usage: "check target `NAME` only (repeatable)", Destination: &targets},
 			&cli.BoolFlag{Name: "read-data", Usage: "read every file back and check its SHA-256", Destination: &o.ReadData},
+			&cli.BoolFlag{Name: "repair", Usage: "store again, from the store, what is damaged or missing", Destination: &o.Repair},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON", Destination: &o.JSON},
 		},
 		Action: func(c *cli.Context) error {
@@ -239,9 +243,24 @@ func newBackupVerifyCommand(g *globalOptions) *cli.Command {
 			}
 			wg.Wait()
 			stop()
+			if o.Repair {
+				for i, t := range ts {
+					if checks[i].Error != "" || len(checks[i].Problems) == 0 {
+						continue
+					}
+					if _, err := st.RepairBackup(c.Context, t, nil, checks[i].Problems); err != nil {
+						checks[i].Error = err.Error()
+					}
+				}
+			}
 			var bad []string
-			for _, ch := range checks {
-				if !ch.OK {
+			for i, ch := range checks {
+				remaining := ch.Error != ""
+				for _, p := range ch.Problems {
+					remaining = remaining || !p.Repaired
+				}
+				checks[i].OK = !remaining
+				if remaining {
 					bad = append(bad, ch.Target)
 				}
 			}
@@ -254,6 +273,8 @@ func newBackupVerifyCommand(g *globalOptions) *cli.Command {
 					state := "ok"
 					if !ch.OK {
 						state = "DAMAGED"
+					} else if len(ch.Problems) > 0 {
+						state = "REPAIRED"
 					}
 					if ch.Error != "" {
 						state = "UNREADABLE: " + ch.Error
@@ -264,7 +285,11 @@ func newBackupVerifyCommand(g *globalOptions) *cli.Command {
 					}
 					fmt.Fprintln(c.App.Writer)
 					for _, p := range ch.Problems {
-						fmt.Fprintf(c.App.Writer, "  damaged: dataset %s version %d: %s: %s\n", p.Dataset, p.Version, p.File, p.Problem)
+						what := "damaged"
+						if p.Repaired {
+							what = "repaired"
+						}
+						fmt.Fprintf(c.App.Writer, "  %s: dataset %s version %d: %s: %s\n", what, p.Dataset, p.Version, p.File, p.Problem)
 					}
 				}
 			}

@@ -300,6 +300,15 @@ func TestBackupRestoreTargets(t *testing.T) {
 		t.Error("ES restored from s3a then s3b differs from the original")
 	}
 
+	// --repair stores the store's intact copies again; then all is clean.
+	out, errOut, code = bcfs(t, st, "backup", "verify", "--read-data", "--repair", "--target", "s3a", "--target", "s3b")
+	if code != 0 || !strings.Contains(out, "repaired: dataset ES version 2: "+flippedKey) || !strings.Contains(out, "repaired: dataset yahoo/AAPL version 2: "+deletedKey) {
+		t.Fatalf("verify --repair: exit %d\n%s%s", code, out, errOut)
+	}
+	if out := mustRun(t, st, "backup", "verify", "--read-data", "--target", "s3a", "--target", "s3b"); strings.Count(out, ": ok: 5 versions") != 2 {
+		t.Fatalf("verify after the repair:\n%s", out)
+	}
+
 	// With the S3 server down, the folder (plugged in again) serves all.
 	if err := os.Rename(usb+".unplugged", usb); err != nil {
 		t.Fatal(err)
