@@ -32,6 +32,10 @@ func (s *Store) checkStoreFolders() error {
 			return fmt.Errorf("open store: %w", err)
 		}
 		switch {
+		case fi.Mode()&fs.ModeSymlink != 0 && p == s.dir:
+			real, _ := filepath.EvalSymlinks(p)
+			return fmt.Errorf("%w: the store folder %s is a symlink (to %s); bcfs never follows symlinks in a store. "+
+				"Name the real folder: --store %s", ErrUnsafeStore, p, real, real)
 		case fi.Mode()&fs.ModeSymlink != 0:
 			target, _ := os.Readlink(p)
 			return fmt.Errorf("%w: %s is a symlink (to %s); bcfs never follows symlinks in a store, so that no other user can point its writes and deletes elsewhere. "+
