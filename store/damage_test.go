@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"bcfs/formats/formatstest"
 	"bcfs/metastore"
@@ -162,5 +163,39 @@ func TestMissingPartitionIsDamage(t *testing.T) {
 	le, err := metastore.ReadLastError(metastore.OS, st.datasetDir(name))
 	if err != nil || le == nil || !strings.Contains(le.Error, filepath.Base(part)) {
 		t.Fatalf("last_error %+v, %v; want the missing file named", le, err)
+	}
+}
+
+// TestPartitionChecksumsMatchFile: the CRC32Cs a commit records (taken from
+// the bytes as they were written) are those of the file's row groups and
+// footer, over several row groups and partitions.
+func TestPartitionChecksumsMatchFile(t *testing.T) {
+	st := newTestStore(t, Options{})
+	src := filepath.Join(t.TempDir(), "bars.csv")
+	writeBars(t, src, 200_000, "yahoo", time.Date(2024, 1, 30, 0, 0, 0, 0, time.UTC))
+	ingest(t, st, "bars", src, IngestOptions{})
+	m, err := st.head("bars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := 0
+	for _, p := range m.Partitions {
+		data, err := os.ReadFile(filepath.Join(st.datasetDir("bars"), filepath.FromSlash(p.Path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, rg := range p.RowGroups {
+			groups++
+			if rg.CRC32C == nil || *rg.CRC32C != *crc32c(data[rg.Offset : rg.Offset+rg.Length]) {
+				t.Fatalf("%s row group %d: CRC32C %v does not match the file", p.Path, j, rg.CRC32C)
+			}
+		}
+		last := p.RowGroups[len(p.RowGroups)-1]
+		if p.FooterCRC32C == nil || *p.FooterCRC32C != *crc32c(data[last.Offset+last.Length:]) {
+			t.Fatalf("%s footer CRC32C does not match the file", p.Path)
+		}
+	}
+	if len(m.Partitions) < 2 || groups < 4 {
+		t.Fatalf("%d partitions, %d row groups: the test wants several of each", len(m.Partitions), groups)
 	}
 }

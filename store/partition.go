@@ -126,10 +126,12 @@ func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.
 	h := sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(f, h)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
-	pw, err := formats.NewPartitionWriter(bw, rows.Schema, rowGroupRows)
+	tap := &crcTap{w: bw}
+	pw, err := formats.NewPartitionWriter(tap, rows.Schema, rowGroupRows)
 	if err != nil {
 		return fail(err)
 	}
+	tap.pw = pw
 	if err := pw.Write(rows); err != nil {
 		return fail(err)
 	}
@@ -164,17 +166,20 @@ func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.
 		_ = s.fs.Remove(full)
 		return metastore.Partition{}, fmt.Errorf("write partition %s: row groups hold %d rows, want %d", rel, start, rows.Len())
 	}
-	if err := s.sealPartition(full, &p, rows.Schema); err != nil {
+	tap.settle()
+	if err := s.sealPartition(full, &p, rows.Schema, tap); err != nil {
 		_ = s.fs.Remove(full)
 		return metastore.Partition{}, fmt.Errorf("write partition %s: %w", rel, err)
 	}
 	return p, nil
 }
 
-// sealPartition reads a just-written partition file back: its footer must
-// open with the partition reader and show the schema and row groups written,
-// and each row group's CRC32C is recorded in p.
-func (s *Store) sealPartition(full string, p *metastore.Partition, schema formats.Schema) error {
+// sealPartition reads a just-written partition file's footer back: it must
+// open with the partition reader and show the schema and row groups
+// written. The CRC32Cs of its row groups and footer come from the bytes as
+// they were written (tap); should the tap not have them, the file is read
+// back for them.
+func (s *Store) sealPartition(full string, p *metastore.Partition, schema formats.Schema, tap *crcTap) error {
 	f, err := s.fs.Open(full)
 	if err != nil {
 		return err
@@ -189,6 +194,15 @@ func (s *Store) sealPartition(full string, p *metastore.Partition, schema format
 	if !pr.Schema().Equal(schema) || pr.NumRowGroups() != len(p.RowGroups) {
 		return fmt.Errorf("reads back as %d row groups of %s, wrote %d of %s", pr.NumRowGroups(), pr.Schema(), len(p.RowGroups), schema)
 	}
+	if n := len(p.RowGroups); n == 0 {
+		return nil
+	} else if end := p.RowGroups[n-1].Offset + p.RowGroups[n-1].Length; tap.ok(n, end, p.Size) {
+		for i := range p.RowGroups {
+			p.RowGroups[i].CRC32C = &tap.crcs[i]
+		}
+		p.FooterCRC32C = crc32c(tap.seg)
+		return nil
+	}
 	var buf []byte
 	for i := range p.RowGroups {
 		rg := &p.RowGroups[i]
@@ -198,15 +212,59 @@ func (s *Store) sealPartition(full string, p *metastore.Partition, schema format
 		}
 		rg.CRC32C = crc32c(buf)
 	}
-	if n := len(p.RowGroups); n > 0 {
-		end := p.RowGroups[n-1].Offset + p.RowGroups[n-1].Length
-		buf = slices.Grow(buf[:0], int(p.Size-end))[:p.Size-end]
-		if _, err := f.ReadAt(buf, end); err != nil {
-			return fmt.Errorf("reading the footer back: %w", err)
-		}
-		p.FooterCRC32C = crc32c(buf)
+	end := p.RowGroups[len(p.RowGroups)-1].Offset + p.RowGroups[len(p.RowGroups)-1].Length
+	buf = slices.Grow(buf[:0], int(p.Size-end))[:p.Size-end]
+	if _, err := f.ReadAt(buf, end); err != nil {
+		return fmt.Errorf("reading the footer back: %w", err)
 	}
+	p.FooterCRC32C = crc32c(buf)
 	return nil
+}
+
+// crcTap sits between the partition writer and the file and computes the
+// CRC32C of each row group from the bytes as they are written, so that a
+// new partition is not read back (on S3 that would download it again). A
+// row group is complete once the writer reports it (RowGroups grows, seen
+// at the next write: the writer writes row groups whole, then the footer);
+// what is left after Close is the footer. It holds one row group's bytes.
+type crcTap struct {
+	w      io.Writer
+	pw     *formats.PartitionWriter // set once the writer exists
+	seg    []byte                   // bytes from segOff on
+	segOff int64
+	crcs   []uint32 // of the row groups settled so far
+	broken bool     // a row group did not lie within seg: read back instead
+}
+
+func (t *crcTap) Write(p []byte) (int, error) {
+	t.settle()
+	n, err := t.w.Write(p)
+	t.seg = append(t.seg, p[:n]...)
+	return n, err
+}
+
+// settle takes the CRC32C of the row groups the writer has finished.
+func (t *crcTap) settle() {
+	if t.pw == nil || t.broken {
+		return
+	}
+	rgs := t.pw.RowGroups()
+	for _, rg := range rgs[len(t.crcs):] {
+		lo, hi := rg.Offset-t.segOff, rg.Offset+rg.Length-t.segOff
+		if lo < 0 || hi > int64(len(t.seg)) {
+			t.broken = true
+			return
+		}
+		t.crcs = append(t.crcs, *crc32c(t.seg[lo:hi]))
+		t.seg = append(t.seg[:0], t.seg[hi:]...)
+		t.segOff += hi
+	}
+}
+
+// ok reports whether the tap holds the CRCs of n row groups ending at end
+// and exactly the footer bytes up to size.
+func (t *crcTap) ok(n int, end, size int64) bool {
+	return !t.broken && len(t.crcs) == n && t.segOff == end && end+int64(len(t.seg)) == size
 }
 
 // readPartition reads a whole partition file into one batch.
