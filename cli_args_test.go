@@ -72,6 +72,8 @@ func TestHelperArgs(t *testing.T) {
 		{"read_only and type", "/s /m -t fuse.bcfs -o read_only,nofail,noauto,x-systemd.automount,nosuid,nodev",
 			"mount --daemon --store /s --read-only /m", ""},
 		{"verbose", "/s /m -v -o rw", "--verbose mount --daemon --store /s /m", ""},
+		{"sharing", "/s /m -o allow_other,uid=1000,gid=100,umask=002",
+			"mount --daemon --store /s --allow-other --uid 1000 --gid 100 --umask 002 /m", ""},
 		{"sloppy ignores unknown", "/s /m -s -o rw,frobnicate=1", "mount --daemon --store /s /m", ""},
 		{"fake does nothing", "/s /m -f -o rw", "", ""},
 		{"unknown option", "/s /m -o rw,frobnicate=1", "", `mount option "frobnicate=1": unknown`},

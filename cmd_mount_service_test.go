@@ -149,7 +149,7 @@ func TestMountFstabLine(t *testing.T) {
 	cleanupMount(t, mnt1)
 	cleanupMount(t, mnt2)
 	fstab := write(t, dir, "fstab",
-		st+" "+mnt1+" fuse.bcfs defaults,allow_other,_netdev,cache_mb=64 0 0\n"+
+		st+" "+mnt1+" fuse.bcfs defaults,allow_other,_netdev,cache_mb=64,uid=1234,gid=1235,umask=002 0 0\n"+
 			"bcfs#"+st+" "+mnt2+" fuse ro,allow_other,nofail 0 0\n"+
 			st+" "+filepath.Join(dir, "mnt3")+" fuse.bcfs defaults,frobnicate=1 0 0\n")
 	os.Mkdir(filepath.Join(dir, "mnt3"), 0o755)
@@ -170,6 +170,14 @@ func TestMountFstabLine(t *testing.T) {
 		if err != nil || string(got) != want {
 			t.Fatalf("%s/ES.csv: %v\n%q\nwant %q", mnt, err, got, want)
 		}
+	}
+	// uid=, gid=, umask= reached the mount.
+	var sst syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(mnt1, "ES.csv"), &sst); err != nil {
+		t.Fatal(err)
+	}
+	if sst.Uid != 1234 || sst.Gid != 1235 || sst.Mode&0o777 != 0o664 {
+		t.Fatalf("ES.csv: uid %d gid %d mode %o, want 1234 1235 664", sst.Uid, sst.Gid, sst.Mode&0o777)
 	}
 	// ro: writes are refused.
 	if err := os.WriteFile(filepath.Join(mnt2, "ES.csv"), []byte(ibkrCSV), 0o644); err == nil {
