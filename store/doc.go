@@ -73,8 +73,15 @@
 //
 // Memory is bounded by the partition, not the input: ingest routes incoming
 // rows to per-partition buffers and merges a partition onto its stored file
-// as soon as the input has moved past it (or a row budget is reached), in a
-// pool of two workers, while decoding goes on. Time-ordered input (forwards
+// as soon as the input has moved past it, in a pool of two workers, while
+// decoding goes on. What waits in the buffers is bounded by rows (2M) and
+// by bytes, Options.IngestBufferBytes (default DefaultIngestBufferBytes,
+// 256 MiB; counted as the text and headers of string values plus 8 bytes
+// per number): after each decoded batch, while either bound is reached,
+// the partition holding the most is merged at once. So an ingest holds at
+// most that bound plus one decoder batch (formats MaxBatchBytes) in the
+// buffers, plus the partitions being merged (two running, one waiting for
+// a worker), whatever the input. Time-ordered input (forwards
 // or backwards) merges each partition once; any other order merges a
 // partition several times, each on top of the last, with the same result.
 package store

@@ -13,8 +13,8 @@ import (
 
 // Memory bounds of the router. Incoming rows wait in memory until the input
 // has moved past their partition (staleBatches batches without a row for
-// it), or until maxBufferedRows rows wait in all, when the largest
-// partition's rows go first. Vendor files are sorted by time, forwards or
+// it), or until maxBufferedRows rows or Options.IngestBufferBytes bytes
+// (batchBytes) wait in all, when the largest partition's rows go first. Vendor files are sorted by time, forwards or
 // backwards, so each partition is normally merged once, while the decoder
 // goes on with the next; a file in random order merges a partition several
 // times, each merge on top of the previous one.
@@ -23,11 +23,34 @@ const (
 	mergeWorkers = 2
 )
 
-// Variables so tests can force budget flushes and many small batches.
+// DefaultIngestBufferBytes is the router's byte bound when
+// Options.IngestBufferBytes is 0.
+const DefaultIngestBufferBytes = 256 << 20
+
+// Variables so tests can force budget flushes and many small batches, and
+// watch what the router holds.
 var (
 	maxBufferedRows = 2_000_000
 	decodeBatchRows = 0 // 0: the decoder's default
+	// routerBuffered, if set, is called after every add with the bytes
+	// still buffered and the bound.
+	routerBuffered func(buffered, bound int64)
 )
+
+// batchBytes is what b holds in memory as the router counts it: the text of
+// its string values plus the string headers, 8 bytes per integer, float and
+// timestamp, 1 per bool and per null flag, 8 per source line number.
+func batchBytes(b *formats.Batch) int64 {
+	var n int64
+	for c := range b.Cols {
+		col := &b.Cols[c]
+		n += int64(8*(len(col.Int)+len(col.Float)) + len(col.Bool) + len(col.Null) + 16*len(col.Str))
+		for _, s := range col.Str {
+			n += int64(len(s))
+		}
+	}
+	return n + 8*int64(len(b.Line))
+}
 
 // router buckets incoming batches by partition and merges each bucket onto
 // its partition in a bounded pool of workers.
@@ -42,12 +65,15 @@ type router struct {
 	ctx context.Context
 
 	// Owned by the goroutine calling add and flushAll.
-	buf     map[string][]*formats.Batch
-	bufRows map[string]int
-	total   int
-	touched map[string]int // key -> sequence number of the last batch with rows for it
-	seq     int
-	keys    map[string]*keyState
+	buf      map[string][]*formats.Batch
+	bufRows  map[string]int
+	bufBytes map[string]int64
+	total    int
+	bytes    int64          // buffered bytes in all (batchBytes)
+	maxBytes int64          // the bound on bytes
+	touched  map[string]int // key -> sequence number of the last batch with rows for it
+	seq      int
+	keys     map[string]*keyState
 }
 
 // keyState is the merge state of one partition key. done is set by the
@@ -66,9 +92,13 @@ type keyState struct {
 func newRouter(ctx context.Context, s *Store, p *plan, schema formats.Schema, old map[string]metastore.Partition, schemaChanged bool) *router {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(mergeWorkers)
+	maxBytes := s.opt.IngestBufferBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultIngestBufferBytes
+	}
 	return &router{s: s, p: p, schema: schema, old: old, schemaChanged: schemaChanged, g: g, ctx: gctx,
-		buf: map[string][]*formats.Batch{}, bufRows: map[string]int{}, touched: map[string]int{},
-		keys: map[string]*keyState{}}
+		buf: map[string][]*formats.Batch{}, bufRows: map[string]int{}, bufBytes: map[string]int64{},
+		maxBytes: maxBytes, touched: map[string]int{}, keys: map[string]*keyState{}}
 }
 
 // add routes the rows of b (in schema) to their partitions' buffers, then
@@ -115,12 +145,27 @@ func (r *router) add(b *formats.Batch) {
 		}
 		r.flush(largest)
 	}
+	for r.bytes >= r.maxBytes && r.bytes > 0 {
+		largest, n := "", int64(0)
+		for k, bytes := range r.bufBytes {
+			if bytes > n || (bytes == n && k < largest) {
+				largest, n = k, bytes
+			}
+		}
+		r.flush(largest)
+	}
+	if routerBuffered != nil {
+		routerBuffered(r.bytes, r.maxBytes)
+	}
 }
 
 func (r *router) buffer(key string, b *formats.Batch) {
 	r.buf[key] = append(r.buf[key], b)
 	r.bufRows[key] += b.Len()
 	r.total += b.Len()
+	n := batchBytes(b)
+	r.bufBytes[key] += n
+	r.bytes += n
 	r.touched[key] = r.seq
 }
 
@@ -140,8 +185,10 @@ func (r *router) flush(key string) {
 		incoming.Append(b)
 	}
 	r.total -= r.bufRows[key]
+	r.bytes -= r.bufBytes[key]
 	delete(r.buf, key)
 	delete(r.bufRows, key)
+	delete(r.bufBytes, key)
 	ks := r.keys[key]
 	if ks == nil {
 		ks = &keyState{}

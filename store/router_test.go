@@ -116,3 +116,57 @@ func TestCanceledIngestCommitsNothing(t *testing.T) {
 		t.Fatalf("canceled ingest left a dataset: %v", err)
 	}
 }
+
+// TestRouterByteBound ingests rows with large text fields, all in one
+// partition, and checks that what the router buffers never exceeds
+// Options.IngestBufferBytes after a batch (with the default bound the same
+// input buffers far more), and that the result is the same either way.
+func TestRouterByteBound(t *testing.T) {
+	const rows, text, bound = 600, 20_000, 2 << 20 // 12 MB of text, one partition
+	var b strings.Builder
+	b.WriteString("timestamp,open,high,low,close,volume,note\n")
+	for i := 0; i < rows; i++ {
+		fmt.Fprintf(&b, "2023-03-01 %02d:%02d:%02d,1,2,0.5,1.5,%d,%s%d\n", i/3600, i/60%60, i%60, i, strings.Repeat("n", text), i)
+	}
+	file := writeFile(t, t.TempDir(), "big.csv", b.String())
+	oldBatch, oldHook := decodeBatchRows, routerBuffered
+	t.Cleanup(func() { decodeBatchRows, routerBuffered = oldBatch, oldHook })
+	decodeBatchRows = 25 // ~500 KB batches
+
+	run := func(opt Options) (peak, gotBound int64, calls int, view []byte) {
+		routerBuffered = func(buffered, bound int64) {
+			calls++
+			peak = max(peak, buffered)
+			gotBound = bound
+		}
+		st := newTestStore(t, opt)
+		res := ingest(t, st, "N", file, IngestOptions{})
+		if res.Report.RowsAdded != rows {
+			t.Fatalf("report %+v, want %d rows added", res.Report, rows)
+		}
+		return peak, gotBound, calls, readView(t, st, "N", ViewCSV)
+	}
+	peakDefault, defBound, _, want := run(Options{})
+	if defBound != DefaultIngestBufferBytes {
+		t.Fatalf("default bound %d, want %d", defBound, DefaultIngestBufferBytes)
+	}
+	if peakDefault < 4*bound {
+		t.Fatalf("with the default bound the router buffered at most %d bytes; the input is too small to test a %d bound", peakDefault, bound)
+	}
+	peak, gotBound, calls, got := run(Options{IngestBufferBytes: bound})
+	if gotBound != bound || calls < rows/25 {
+		t.Fatalf("bound %d, %d calls", gotBound, calls)
+	}
+	if peak >= bound {
+		t.Fatalf("router buffered %d bytes, bound %d", peak, bound)
+	}
+	if peak < bound/2 {
+		t.Fatalf("router buffered at most %d bytes: it flushed far below the bound %d", peak, bound)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the bounded ingest's view differs from the unbounded one")
+	}
+	if !bytes.Contains(got, []byte(strings.Repeat("n", text)+"599")) {
+		t.Fatal("the last row's text is missing from the view")
+	}
+}

@@ -39,6 +39,11 @@ type Options struct {
 	// DecodeLimits bound a decoder's memory per record and per batch
 	// (formats.Limits); an ingest's IngestOptions.Limits override them.
 	DecodeLimits formats.Limits
+	// IngestBufferBytes bounds the rows an ingest holds in memory waiting
+	// for their partition's merge (strings' text and headers plus 8 bytes
+	// per number); 0 means DefaultIngestBufferBytes (256 MiB). Over it,
+	// the partition holding the most is merged at once (see doc.go).
+	IngestBufferBytes int64
 }
 
 // Store is an open canonical store. It is safe for concurrent use; several
