@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -329,4 +330,37 @@ func TestSharedMount(t *testing.T) {
 		t.Fatalf("group member cp: %v: %s", err, out)
 	}
 	checkMerged(t, m)
+}
+
+// TestListingWhileCreating: while a new dataset's first write is open, the
+// folder lists its view name once (no phantom NAME.csv.csv), and .trash
+// lists a removed dataset.
+func TestListingWhileCreating(t *testing.T) {
+	m := esMount(t)
+	f, err := os.Create(filepath.Join(m.mnt, "NEW.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := readDirNames(m.mnt)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "NEW") && n != "NEW.csv" {
+			t.Fatalf("listing while creating NEW.csv: %q", names)
+		}
+	}
+	if !slices.Contains(names, "NEW.csv") {
+		t.Fatalf("NEW.csv not listed while being created: %q", names)
+	}
+	run(t, "rm", filepath.Join(m.mnt, "ES.parquet"))
+	trash, err := readDirNames(filepath.Join(m.mnt, ".trash"))
+	if err != nil || len(trash) != 1 || !strings.HasSuffix(trash[0], ".json") {
+		t.Fatalf(".trash lists %q (%v)", trash, err)
+	}
+	doc, err := os.ReadFile(filepath.Join(m.mnt, ".trash", trash[0]))
+	if err != nil || !strings.Contains(string(doc), `"name": "ES"`) {
+		t.Fatalf(".trash entry: %v %s", err, doc)
+	}
 }
