@@ -235,6 +235,11 @@ func (d *versionsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 				}
 				// The answer moves with new commits: never cache it.
 				out.SetEntryTimeout(0)
+			} else {
+				// N.csv is one fixed inode for as long as version N is
+				// kept (a name retention removed meanwhile opens ESTALE,
+				// and the kernel looks it up again).
+				out.SetEntryTimeout(dirEntryTimeout)
 			}
 			e, err := f.st.VersionEntry(d.path, v)
 			if err == nil {
