@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 
@@ -23,6 +24,7 @@ type ingestOptions struct {
 	Ambiguous string
 	DryRun    bool
 	JSON      bool
+	Jobs      int
 }
 
 func newIngestCommand(g *globalOptions) *cli.Command {
@@ -30,10 +32,13 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:      "ingest",
 		Usage:     "parse, validate, deduplicate and merge files into datasets",
-		ArgsUsage: "FILE...",
+		ArgsUsage: "FILE|DIR...",
 		Description: "Each FILE (CSV, Parquet, .csv.gz/.zst) merges into the dataset named by --dataset, " +
 			"or by the file's base name without extension (AAPL.csv -> AAPL). A file that fails " +
-			"leaves its dataset untouched; the command then exits 1 after trying the others.\n\n" +
+			"leaves its dataset untouched; the command then exits 1 after trying the others. " +
+			"A folder DIR ingests every CSV/Parquet file below it, named after its path " +
+			"(DIR/yahoo/AAPL.csv -> yahoo/AAPL); different datasets ingest in parallel (--jobs), " +
+			"the files of one dataset one after another.\n\n" +
 			examples("bcfs ingest ES_1min.csv                        # merges into dataset ES_1min",
 				"bcfs ingest --dataset yahoo/AAPL ~/Downloads/AAPL.csv",
 				"bcfs ingest ES_today.csv --dry-run --json        # the report, nothing committed",
@@ -47,12 +52,13 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "ambiguous", Usage: "`MODE` for local times repeated when clocks go back: raise (default, refuse the file) or infer (from row order, like pandas)", Destination: &o.Ambiguous},
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate and merge, print the report, commit nothing", Destination: &o.DryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print reports as JSON", Destination: &o.JSON},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "ingest up to `N` datasets at once", Destination: &o.Jobs},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usageError{errors.New("ingest: no FILE given")}
 			}
-			return runIngest(c, g, o, c.Args().Slice())
+			return runIngestParallel(c, g, o, c.Args().Slice(), o.Jobs)
 		},
 	}
 }
