@@ -29,6 +29,10 @@ type globalOptions struct {
 	Store   string
 	Verbose bool
 	S3      s3StoreOptions // a store on S3 (cmd_s3store.go)
+	// Memory limits of an ingest, in MiB; 0 takes the defaults
+	// (formats.DefaultMaxRecordBytes, formats.DefaultMaxBatchBytes,
+	// store.DefaultIngestBufferBytes).
+	MaxRecordMB, MaxBatchMB, IngestBufferMB int
 	// Args is the command line as run (flags first), for mount --daemon
 	// to start itself again.
 	Args []string
@@ -126,6 +130,9 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "store", Value: "./bcfs-store", EnvVars: []string{"BCFS_STORE"}, Usage: "the store, a `DIR` or s3://bucket/prefix", Destination: &g.Store},
 			workDirFlag(g),
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to stderr", Destination: &g.Verbose},
+			&cli.IntFlag{Name: "max-record-mb", EnvVars: []string{"BCFS_MAX_RECORD_MB"}, Usage: "refuse an input record (CSV line, Parquet value) over `MB` MiB (default 16)", Destination: &g.MaxRecordMB},
+			&cli.IntFlag{Name: "max-batch-mb", EnvVars: []string{"BCFS_MAX_BATCH_MB"}, Usage: "refuse an input batch of 64Ki rows over `MB` MiB (default 64)", Destination: &g.MaxBatchMB},
+			&cli.IntFlag{Name: "ingest-buffer-mb", EnvVars: []string{"BCFS_INGEST_BUFFER_MB"}, Usage: "rows an ingest holds before merging, at most `MB` MiB (default 256)", Destination: &g.IngestBufferMB},
 		},
 		Commands: []*cli.Command{
 			newIngestCommand(g),
@@ -169,6 +176,8 @@ ENVIRONMENT:
    BCFS_STORE      the store when --store is not given (else ./bcfs-store); a folder or s3://bucket/prefix
    BCFS_WORK_DIR   local work folder of a store on S3 (else under the user's cache folder)
    NOTIFY_SOCKET   set by systemd for Type=notify units: mount reports READY=1 once it serves
+   BCFS_MAX_RECORD_MB, BCFS_MAX_BATCH_MB, BCFS_INGEST_BUFFER_MB
+                   memory limits of an ingest (--max-record-mb, --max-batch-mb, --ingest-buffer-mb)
    GOMEMLIMIT      Go's soft memory limit; mount otherwise sets it to --cache-mb + 256 MB
    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE
                    credentials for s3:// locations (shared config and credentials files also apply)
@@ -188,6 +197,29 @@ func examples(lines ...string) string {
 	return "Examples:\n  " + strings.Join(lines, "\n  ")
 }
 
+// applyLimits puts the memory limits of the command line into opt, where
+// the caller has not set them.
+func applyLimits(g *globalOptions, opt *store.Options) error {
+	for _, l := range []struct {
+		name string
+		mb   int
+	}{{"--max-record-mb", g.MaxRecordMB}, {"--max-batch-mb", g.MaxBatchMB}, {"--ingest-buffer-mb", g.IngestBufferMB}} {
+		if l.mb < 0 || l.mb > 1<<20 {
+			return usageError{fmt.Errorf("%s %d: want 1 to %d MiB, or 0 for the default", l.name, l.mb, 1<<20)}
+		}
+	}
+	if opt.DecodeLimits.MaxRecordBytes == 0 {
+		opt.DecodeLimits.MaxRecordBytes = g.MaxRecordMB << 20
+	}
+	if opt.DecodeLimits.MaxBatchBytes == 0 {
+		opt.DecodeLimits.MaxBatchBytes = g.MaxBatchMB << 20
+	}
+	if opt.IngestBufferBytes == 0 {
+		opt.IngestBufferBytes = int64(g.IngestBufferMB) << 20
+	}
+	return nil
+}
+
 // storeFlag lets every command take --store after its name too.
 func storeFlag(g *globalOptions) cli.Flag {
 	return &cli.StringFlag{Name: "store", Usage: "store `DIR` (overrides the global --store)",
@@ -204,6 +236,9 @@ func logger(g *globalOptions, w io.Writer) *slog.Logger {
 func openStore(g *globalOptions, opt store.Options) (*store.Store, error) {
 	if opt.Logger == nil {
 		opt.Logger = logger(g, os.Stderr)
+	}
+	if err := applyLimits(g, &opt); err != nil {
+		return nil, err
 	}
 	if isS3Store(g.Store) {
 		return openS3Store(g, opt)
