@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
 
@@ -60,46 +58,6 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			}
 			return runIngestParallel(c, g, o, c.Args().Slice(), o.Jobs)
 		},
-	}
-}
-
-func runIngest(c *cli.Context, g *globalOptions, o ingestOptions, files []string) error {
-	st, err := openStore(g, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	var failed []error
-	for _, f := range files {
-		name := o.Dataset
-		if name == "" {
-			name = datasetFromFile(f)
-		}
-		var done atomic.Int64
-		var size int64
-		if fi, err := os.Stat(f); err == nil {
-			size = fi.Size()
-		}
-		stop := startProgress(c.App.ErrWriter, "ingest "+f, size, &done)
-		res, err := st.Ingest(c.Context, name, f, store.IngestOptions{Source: f, Provider: o.Provider,
-			Timezone: o.Timezone, OHLCCheck: o.OHLCCheck, Ambiguous: o.Ambiguous, DryRun: o.DryRun, Progress: &done})
-		stop()
-		if err != nil {
-			fmt.Fprintf(c.App.ErrWriter, "bcfs: %v\n", err)
-			failed = append(failed, err)
-			continue
-		}
-		if err := printReport(c.App.Writer, res, o.JSON); err != nil {
-			return err
-		}
-	}
-	switch len(failed) {
-	case 0:
-		return nil
-	case 1:
-		return reported{failed[0]}
-	default:
-		return reported{fmt.Errorf("%d of %d files failed: %w", len(failed), len(files), errors.Join(failed...))}
 	}
 }
 
