@@ -36,6 +36,14 @@ func translateError(log *slog.Logger, op, name string, err error) syscall.Errno 
 		errno = syscall.EINVAL
 	case errors.Is(err, store.ErrReadOnly):
 		errno = syscall.EROFS
+	case errors.Is(err, store.ErrNotPermitted):
+		errno = syscall.EPERM
+	case errors.Is(err, store.ErrIsFolder):
+		errno = syscall.EISDIR
+	case errors.Is(err, store.ErrNotFolder):
+		errno = syscall.ENOTDIR
+	case errors.Is(err, store.ErrWriterDied):
+		errno = syscall.EIO
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		errno = syscall.EINTR
 	case errors.As(err, &errno):

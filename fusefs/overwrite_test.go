@@ -364,3 +364,34 @@ func TestListingWhileCreating(t *testing.T) {
 		t.Fatalf(".trash entry: %v %s", err, doc)
 	}
 }
+
+// TestRenameErrnos: the errnos tools print sensibly, never EINVAL.
+func TestRenameErrnos(t *testing.T) {
+	m := esMount(t)
+	p := func(s string) string { return filepath.Join(m.mnt, s) }
+	if err := os.Mkdir(p("f"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		src, dst string
+		want     error
+	}{
+		{"view onto folder", "ES.csv", "f", syscall.EISDIR},
+		{"folder onto file", "f", "notes.txt", syscall.ENOTDIR},
+		{"folder named like a view", "f", "f.csv", syscall.EPERM},
+		{"into .metadata", "ES.csv", ".metadata/x.csv", syscall.EPERM},
+	}
+	for _, tc := range cases {
+		// syscall.Rename: os.Rename answers EEXIST itself for a folder target.
+		if err := syscall.Rename(p(tc.src), p(tc.dst)); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if rows(t, m.st, "ES") != esRows {
+		t.Fatal("ES changed")
+	}
+}
