@@ -142,21 +142,7 @@ func appendCSVFloat(dst []byte, v float64) []byte {
 			if v < 0 {
 				dst = append(dst, '-')
 			}
-			dst = strconv.AppendUint(dst, u/1e6, 10)
-			if f := u % 1e6; f != 0 {
-				var buf [7]byte
-				buf[0] = '.'
-				for i := 6; i >= 1; i-- {
-					buf[i] = byte('0' + f%10)
-					f /= 10
-				}
-				end := 7
-				for buf[end-1] == '0' {
-					end--
-				}
-				dst = append(dst, buf[:end]...)
-			}
-			return dst
+			return appendFixed6(dst, u)
 		}
 	}
 	start := len(dst)
@@ -173,6 +159,52 @@ func appendCSVFloat(dst []byte, v float64) []byte {
 		dst = append(dst[:start], '0')
 	}
 	return dst
+}
+
+// digits2 holds "00".."99": two decimal digits per table lookup.
+const digits2 = "0001020304050607080910111213141516171819" +
+	"2021222324252627282930313233343536373839" +
+	"4041424344454647484950515253545556575859" +
+	"6061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendFixed6 prints the fixed-point value u/1e6 (u > 0, u < 2^64) with
+// its six decimals trimmed of trailing zeros, two digits per step. It
+// prints exactly what strconv.AppendUint(u/1e6) followed by the trimmed
+// fraction printed, so the lengths counted by floatLen are unchanged.
+func appendFixed6(dst []byte, u uint64) []byte {
+	var buf [28]byte
+	ip, f := u/1e6, uint32(u%1e6)
+	// Fraction first, right-aligned at buf[21:28] as ".dddddd".
+	end := 21
+	if f != 0 {
+		buf[21] = '.'
+		a, b, c := f/10000, f/100%100, f%100
+		buf[22], buf[23] = digits2[2*a], digits2[2*a+1]
+		buf[24], buf[25] = digits2[2*b], digits2[2*b+1]
+		buf[26], buf[27] = digits2[2*c], digits2[2*c+1]
+		end = 28
+		for buf[end-1] == '0' {
+			end--
+		}
+	}
+	// Integer part right-aligned ending at buf[21].
+	i := 21
+	for ip >= 100 {
+		q := ip / 100
+		r := ip - q*100
+		i -= 2
+		buf[i], buf[i+1] = digits2[2*r], digits2[2*r+1]
+		ip = q
+	}
+	if ip >= 10 {
+		i -= 2
+		buf[i], buf[i+1] = digits2[2*ip], digits2[2*ip+1]
+	} else {
+		i--
+		buf[i] = byte('0' + ip)
+	}
+	return append(dst, buf[i:end]...)
 }
 
 // appendCSVTimestamp prints ns since the epoch as UTC

@@ -1,0 +1,180 @@
+package formats
+
+import (
+	"bufio"
+	"bytes"
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"bcfs/formats/formatstest"
+)
+
+// appendCSVFloatBefore is appendCSVFloat as it was before appendFixed6
+// (strconv.AppendUint plus a digit loop): the reference that the
+// two-digit-table printer must match byte for byte.
+func appendCSVFloatBefore(dst []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(dst, "NaN"...)
+	case math.IsInf(v, 1):
+		return append(dst, "Inf"...)
+	case math.IsInf(v, -1):
+		return append(dst, "-Inf"...)
+	}
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		if v == 0 {
+			return append(dst, '0')
+		}
+		return strconv.AppendInt(dst, int64(v), 10)
+	}
+	if a := math.Abs(v); a < 1<<26 {
+		m := a * 1e6
+		r := math.Round(m)
+		if math.Abs(m-r) < 0.49 {
+			u := uint64(r)
+			if u == 0 {
+				return append(dst, '0')
+			}
+			if v < 0 {
+				dst = append(dst, '-')
+			}
+			dst = strconv.AppendUint(dst, u/1e6, 10)
+			if f := u % 1e6; f != 0 {
+				var buf [7]byte
+				buf[0] = '.'
+				for i := 6; i >= 1; i-- {
+					buf[i] = byte('0' + f%10)
+					f /= 10
+				}
+				end := 7
+				for buf[end-1] == '0' {
+					end--
+				}
+				dst = append(dst, buf[:end]...)
+			}
+			return dst
+		}
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, v, 'f', 6, 64)
+	end := len(dst)
+	for dst[end-1] == '0' {
+		end--
+	}
+	if dst[end-1] == '.' {
+		end--
+	}
+	dst = dst[:end]
+	if end-start == 2 && dst[start] == '-' && dst[start+1] == '0' {
+		dst = append(dst[:start], '0')
+	}
+	return dst
+}
+
+func checkFloatSame(t *testing.T, v float64) {
+	t.Helper()
+	got := appendCSVFloat([]byte("x"), v)
+	want := appendCSVFloatBefore([]byte("x"), v)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("appendCSVFloat(%v [%#x]) = %q, before %q", v, math.Float64bits(v), got[1:], want[1:])
+	}
+	if n := floatLen(v); n != len(want)-1 {
+		t.Fatalf("floatLen(%v) = %d, printed %d bytes %q", v, n, len(want)-1, want[1:])
+	}
+}
+
+func TestAppendFixed6MatchesBefore(t *testing.T) {
+	edge := []float64{0, math.Copysign(0, -1), 1e-7, -1e-7, 4e-7, -4e-7, 5e-7, -5e-7, 6e-7, -6e-7,
+		0.000001, -0.000001, 0.1, 9.999999, 9.9999995, 99.99999949, 100.0000001, 1 << 26,
+		math.Nextafter(1<<26, 0), -math.Nextafter(1<<26, 0), 1e15, 1e15 + 0.5, 1e20, -1e20,
+		math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, math.NaN(), math.Inf(1), math.Inf(-1),
+		123456.7890125, 0.0000015, 2.0000015, 4.449999809265137, 67108863.9999995}
+	for _, v := range edge {
+		checkFloatSame(t, v)
+		checkFloatSame(t, -v)
+	}
+	rng := rand.New(rand.NewSource(11))
+	for i := 0; i < 300000; i++ {
+		// Random bit patterns (all magnitudes), prices at 1..8 decimals,
+		// and values hugging 6-decimal rounding ties.
+		checkFloatSame(t, math.Float64frombits(rng.Uint64()))
+		scale := math.Pow10(rng.Intn(9))
+		p := float64(rng.Int63n(1e12)) / scale
+		checkFloatSame(t, p)
+		checkFloatSame(t, -p)
+		tie := (float64(rng.Int63n(1e11)) + 0.5) / 1e6
+		checkFloatSame(t, tie)
+		checkFloatSame(t, math.Nextafter(tie, 0))
+		checkFloatSame(t, math.Nextafter(tie, math.Inf(1)))
+		checkFloatSame(t, rng.NormFloat64()*math.Pow10(rng.Intn(20)-6))
+	}
+}
+
+// Every numeric field of every CSV under shared/data (real prices), and
+// its negation.
+func TestAppendFixed6RealPrices(t *testing.T) {
+	root := formatstest.SharedData(t)
+	count := 0
+	err := filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || filepath.Ext(path) != ".csv" {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			for _, field := range bytes.Split(sc.Bytes(), []byte{','}) {
+				v, err := strconv.ParseFloat(string(bytes.Trim(field, "\" \r")), 64)
+				if err != nil {
+					continue
+				}
+				checkFloatSame(t, v)
+				checkFloatSame(t, -v)
+				count++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count < 100000 {
+		t.Fatalf("only %d numeric fields found under %s", count, root)
+	}
+	t.Logf("%d real numeric fields identical", count)
+}
+
+func FuzzAppendFixed6(f *testing.F) {
+	for _, v := range []float64{1.5, 0.0000005, -2.0000015, 4.449999809265137, 67108863.9999995, 1e15, -0.0} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) { checkFloatSame(t, v) })
+}
+
+func BenchmarkAppendCSVFloat(b *testing.B) {
+	vals := make([]float64, 1024)
+	rng := rand.New(rand.NewSource(1))
+	for i := range vals {
+		vals[i] = float64(rng.Int63n(5e8)) / 100
+	}
+	b.Run("fixed6", func(b *testing.B) {
+		buf := make([]byte, 0, 64)
+		for i := 0; i < b.N; i++ {
+			buf = appendCSVFloat(buf[:0], vals[i&1023])
+		}
+	})
+	b.Run("before", func(b *testing.B) {
+		buf := make([]byte, 0, 64)
+		for i := 0; i < b.N; i++ {
+			buf = appendCSVFloatBefore(buf[:0], vals[i&1023])
+		}
+	})
+}
