@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"bcfs/formats/formatstest"
 )
@@ -177,4 +178,61 @@ func BenchmarkAppendCSVFloat(b *testing.B) {
 			buf = appendCSVFloatBefore(buf[:0], vals[i&1023])
 		}
 	})
+}
+
+// Rows sharing a timestamp reuse its text: the rendering of a batch must
+// equal its rows rendered one at a time (where nothing can be reused), in
+// UTC and in zones, with null timestamps between equal ones, and its
+// length must stay the precomputed one.
+func TestCSVTimestampReuseMatchesRowByRow(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	zones := []*time.Location{nil, time.UTC}
+	for _, name := range testZones {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zones = append(zones, loc)
+	}
+	reused := 0
+	for round := 0; round < 300; round++ {
+		n := 1 + rng.Intn(40)
+		ts, fl, in, st, bo := make([]int64, n), make([]float64, n), make([]int64, n), make([]string, n), make([]bool, n)
+		cur := rng.Int63() - rng.Int63()/2
+		for i := range ts {
+			if rng.Intn(3) == 0 {
+				cur += rng.Int63n(3) * 1e9 / int64(1+rng.Intn(1000))
+			}
+			ts[i] = cur
+			if i > 0 && ts[i] == ts[i-1] {
+				reused++
+			}
+			fl[i] = float64(rng.Int63n(1e9)) / 1e4
+			in[i] = rng.Int63n(1e6)
+			st[i] = "SYM"
+			bo[i] = rng.Intn(2) == 0
+		}
+		nullRow := rng.Intn(n+1) - 1
+		b := lenBatch(ts, fl, in, st, bo, nullRow)
+		stamped := int64(n) // rows with a timestamp gain the zone offset
+		if nullRow >= 0 {
+			stamped--
+		}
+		for _, loc := range zones {
+			got := AppendCSVRowsZone([]byte("prefix\n"), b, loc)
+			want := []byte("prefix\n")
+			for i := 0; i < n; i++ {
+				want = AppendCSVRowsZone(want, b.Slice(i, i+1), loc)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("round %d zone %v: batch rendering\n%s\nrow by row\n%s", round, loc, got, want)
+			}
+			if l := CSVRowsLen(b) + CSVZoneBytes(stamped, loc); l != int64(len(got)-7) {
+				t.Fatalf("round %d zone %v: precomputed %d, rendered %d", round, loc, l, len(got)-7)
+			}
+		}
+	}
+	if reused < 1000 {
+		t.Fatalf("only %d rows repeated a timestamp", reused)
+	}
 }

@@ -57,6 +57,11 @@ func CSVZoneBytes(rows int64, loc *time.Location) int64 {
 
 func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 	n := b.Len()
+	// Bars of several symbols share a timestamp: the text of the last
+	// printed main timestamp, dst[tsStart:tsEnd], is copied again for the
+	// next row with the same instant instead of being formatted anew. The
+	// text depends only on the instant (and z), so the bytes are the same.
+	tsPrev, tsStart, tsEnd := int64(0), -1, -1
 	for i := 0; i < n; i++ {
 		for c := range b.Cols {
 			if c > 0 {
@@ -68,8 +73,19 @@ func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 			}
 			switch b.Schema[c].Type {
 			case TypeTimestamp:
-				if z != nil && c == IdxTimestamp {
-					dst = z.appendTimestamp(dst, col.Int[i])
+				if c == IdxTimestamp {
+					v := col.Int[i]
+					if tsStart >= 0 && v == tsPrev {
+						dst = append(dst, dst[tsStart:tsEnd]...)
+						break
+					}
+					start := len(dst)
+					if z != nil {
+						dst = z.appendTimestamp(dst, v)
+					} else {
+						dst = appendCSVTimestamp(dst, v)
+					}
+					tsPrev, tsStart, tsEnd = v, start, len(dst)
 				} else {
 					dst = appendCSVTimestamp(dst, col.Int[i])
 				}
