@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,9 +23,19 @@ import (
 // openat2, one component at a time with O_NOFOLLOW. A symlink reads as an
 // error wrapping ErrSymlink. root itself is opened with O_NOFOLLOW; the
 // folders above it are the user's and are followed.
-func DirFS(root string) FS { return dirFS{root: filepath.Clean(root)} }
+//
+// The descriptor of root is opened at the first operation that finds root
+// (O_PATH|O_DIRECTORY|O_NOFOLLOW) and kept until Close, so a lookup costs
+// one openat2 and no reopening of root. A root renamed or replaced after
+// that is not followed: the FS keeps working on the folder it opened.
+func DirFS(root string) FS { return &dirFS{root: filepath.Clean(root), fd: -1} }
 
-type dirFS struct{ root string }
+type dirFS struct {
+	root string
+	mu   sync.RWMutex // held for reading while fd is in use
+	fd   int          // descriptor of root, -1 until opened or after Close
+	done bool         // Close was called
+}
 
 // noOpenat2 is set once openat2 returned ENOSYS.
 var noOpenat2 atomic.Bool
@@ -30,7 +43,7 @@ var noOpenat2 atomic.Bool
 // errOutside: a name that is not under the FS's root.
 var errOutside = errors.New("not inside the store folder")
 
-func (d dirFS) rel(op, name string) (string, error) {
+func (d *dirFS) rel(op, name string) (string, error) {
 	r, err := filepath.Rel(d.root, filepath.Clean(name))
 	if err != nil || r == ".." || strings.HasPrefix(r, "../") || filepath.IsAbs(r) {
 		return "", &fs.PathError{Op: op, Path: name, Err: errOutside}
@@ -40,7 +53,7 @@ func (d dirFS) rel(op, name string) (string, error) {
 
 // pathErr wraps a syscall error of op on name. A refused symlink becomes
 // ErrSymlink, naming the symlink found on the way to name.
-func (d dirFS) pathErr(op, name string, err error) error {
+func (d *dirFS) pathErr(op, name string, err error) error {
 	switch err {
 	case unix.ELOOP, unix.ENOTDIR:
 		// O_DIRECTORY|O_NOFOLLOW meeting a symlink says ENOTDIR.
@@ -57,7 +70,7 @@ func (d dirFS) pathErr(op, name string, err error) error {
 
 // firstSymlink returns the first component of name, from the root down,
 // that is a symlink, or "".
-func (d dirFS) firstSymlink(name string) string {
+func (d *dirFS) firstSymlink(name string) string {
 	rel, err := filepath.Rel(d.root, name)
 	if err != nil {
 		return ""
@@ -74,22 +87,76 @@ func (d dirFS) firstSymlink(name string) string {
 	return ""
 }
 
-func (d dirFS) openRoot() (int, error) {
-	fd, err := unix.Open(d.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// openRoot returns the kept descriptor of root, opening it if needed, and
+// holds d.mu for reading until release is called.
+func (d *dirFS) openRoot() (fd int, release func(), err error) {
+	for {
+		d.mu.RLock()
+		if d.fd >= 0 {
+			return d.fd, d.mu.RUnlock, nil
+		}
+		d.mu.RUnlock()
+		d.mu.Lock()
+		if d.fd >= 0 {
+			d.mu.Unlock()
+			continue
+		}
+		fd, err := d.openRootFD()
+		if err != nil {
+			d.mu.Unlock()
+			return -1, nil, err
+		}
+		if d.done {
+			// After Close the FS still works (snapshots of a closed store
+			// stay readable), opening root for each call as it once did.
+			d.mu.Unlock()
+			return fd, func() { unix.Close(fd) }, nil
+		}
+		d.fd = fd
+		d.mu.Unlock()
+	}
+}
+
+// openRootFD opens root, which must be a folder and not a symlink.
+func (d *dirFS) openRootFD() (int, error) {
+	fd, err := unix.Open(d.root, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == nil {
+		var st unix.Stat_t
+		if err = unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			err = unix.ENOTDIR
+		}
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
 	if err != nil {
 		return -1, d.pathErr("open", d.root, err)
 	}
 	return fd, nil
 }
 
+// Close closes the kept descriptor of root. Later operations still work,
+// each opening root again.
+func (d *dirFS) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.done = true
+	if d.fd < 0 {
+		return nil
+	}
+	err := unix.Close(d.fd)
+	d.fd = -1
+	return err
+}
+
 // openBeneath opens rel (relative to the root, clean, "." for the root)
 // with flags, following no symlink.
-func (d dirFS) openBeneath(op, name, rel string, flags int, mode uint32) (int, error) {
-	rfd, err := d.openRoot()
+func (d *dirFS) openBeneath(op, name, rel string, flags int, mode uint32) (int, error) {
+	rfd, release, err := d.openRoot()
 	if err != nil {
 		return -1, err
 	}
-	defer unix.Close(rfd)
+	defer release()
 	fd, err := openAt(rfd, rel, flags, mode)
 	if err != nil {
 		return -1, d.pathErr(op, name, err)
@@ -135,7 +202,7 @@ func openAt(dfd int, rel string, flags int, mode uint32) (int, error) {
 
 // openParent opens the folder holding name and returns its descriptor and
 // name's last component.
-func (d dirFS) openParent(op, name string) (int, string, error) {
+func (d *dirFS) openParent(op, name string) (int, string, error) {
 	rel, err := d.rel(op, name)
 	if err != nil {
 		return -1, "", err
@@ -151,7 +218,7 @@ func (d dirFS) openParent(op, name string) (int, string, error) {
 	return fd, base, err
 }
 
-func (d dirFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+func (d *dirFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	rel, err := d.rel("open", name)
 	if err != nil {
 		return nil, err
@@ -163,13 +230,13 @@ func (d dirFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
-func (d dirFS) Create(name string) (File, error) {
+func (d *dirFS) Create(name string) (File, error) {
 	return d.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 }
 
-func (d dirFS) Open(name string) (File, error) { return d.OpenFile(name, os.O_RDONLY, 0) }
+func (d *dirFS) Open(name string) (File, error) { return d.OpenFile(name, os.O_RDONLY, 0) }
 
-func (d dirFS) Link(oldname, newname string) error {
+func (d *dirFS) Link(oldname, newname string) error {
 	ofd, obase, err := d.openParent("link", oldname)
 	if err != nil {
 		return err
@@ -186,7 +253,7 @@ func (d dirFS) Link(oldname, newname string) error {
 	return nil
 }
 
-func (d dirFS) Rename(oldname, newname string) error {
+func (d *dirFS) Rename(oldname, newname string) error {
 	ofd, obase, err := d.openParent("rename", oldname)
 	if err != nil {
 		return err
@@ -203,7 +270,7 @@ func (d dirFS) Rename(oldname, newname string) error {
 	return nil
 }
 
-func (d dirFS) Remove(name string) error {
+func (d *dirFS) Remove(name string) error {
 	dfd, base, err := d.openParent("remove", name)
 	if err != nil {
 		return err
@@ -230,7 +297,7 @@ func removeAt(dfd int, base, name string) error {
 
 // RemoveAll removes name and everything below it. A symlink met on the way
 // is removed itself, never followed.
-func (d dirFS) RemoveAll(name string) error {
+func (d *dirFS) RemoveAll(name string) error {
 	dfd, base, err := d.openParent("removeall", name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -280,18 +347,22 @@ func removeAllAt(dfd int, base, name string) error {
 	return nil
 }
 
-func (d dirFS) MkdirAll(name string, perm os.FileMode) error {
+func (d *dirFS) MkdirAll(name string, perm os.FileMode) error {
 	rel, err := d.rel("mkdir", name)
 	if err != nil {
 		return err
 	}
-	fd, err := d.openRoot()
+	rfd, release, err := d.openRoot()
 	if err != nil {
 		return err
 	}
+	defer release()
 	if rel == "." {
-		unix.Close(fd)
 		return nil
+	}
+	fd, err := unix.Dup(rfd)
+	if err != nil {
+		return d.pathErr("mkdir", name, err)
 	}
 	for _, c := range strings.Split(rel, "/") {
 		if err := unix.Mkdirat(fd, c, uint32(perm.Perm())); err != nil && err != unix.EEXIST {
@@ -309,7 +380,7 @@ func (d dirFS) MkdirAll(name string, perm os.FileMode) error {
 	return nil
 }
 
-func (d dirFS) ReadDir(name string) ([]os.DirEntry, error) {
+func (d *dirFS) ReadDir(name string) ([]os.DirEntry, error) {
 	rel, err := d.rel("readdir", name)
 	if err != nil {
 		return nil, err
@@ -326,7 +397,7 @@ func (d dirFS) ReadDir(name string) ([]os.DirEntry, error) {
 }
 
 // Stat describes name itself; a symlink is an error wrapping ErrSymlink.
-func (d dirFS) Stat(name string) (os.FileInfo, error) {
+func (d *dirFS) Stat(name string) (os.FileInfo, error) {
 	rel, err := d.rel("stat", name)
 	if err != nil {
 		return nil, err
@@ -335,12 +406,58 @@ func (d dirFS) Stat(name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	return f.Stat()
+	defer unix.Close(fd)
+	st := new(syscall.Stat_t)
+	if err := syscall.Fstat(fd, st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	return newFileInfo(filepath.Base(name), st), nil
 }
 
-func (d dirFS) SyncDir(name string) error {
+// fileInfo is the os.FileInfo of a stat, as os.Stat gives it (Sys is the
+// *syscall.Stat_t), without wrapping the descriptor in an *os.File.
+type fileInfo struct {
+	name string
+	mode fs.FileMode
+	st   *syscall.Stat_t
+}
+
+func newFileInfo(name string, st *syscall.Stat_t) fileInfo {
+	m := fs.FileMode(st.Mode & 0o777)
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFBLK:
+		m |= fs.ModeDevice
+	case syscall.S_IFCHR:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case syscall.S_IFDIR:
+		m |= fs.ModeDir
+	case syscall.S_IFIFO:
+		m |= fs.ModeNamedPipe
+	case syscall.S_IFLNK:
+		m |= fs.ModeSymlink
+	case syscall.S_IFSOCK:
+		m |= fs.ModeSocket
+	}
+	if st.Mode&syscall.S_ISGID != 0 {
+		m |= fs.ModeSetgid
+	}
+	if st.Mode&syscall.S_ISUID != 0 {
+		m |= fs.ModeSetuid
+	}
+	if st.Mode&syscall.S_ISVTX != 0 {
+		m |= fs.ModeSticky
+	}
+	return fileInfo{name: name, mode: m, st: st}
+}
+
+func (fi fileInfo) Name() string       { return fi.name }
+func (fi fileInfo) Size() int64        { return fi.st.Size }
+func (fi fileInfo) Mode() fs.FileMode  { return fi.mode }
+func (fi fileInfo) ModTime() time.Time { return time.Unix(fi.st.Mtim.Unix()) }
+func (fi fileInfo) IsDir() bool        { return fi.mode.IsDir() }
+func (fi fileInfo) Sys() any           { return fi.st }
+
+func (d *dirFS) SyncDir(name string) error {
 	rel, err := d.rel("sync", name)
 	if err != nil {
 		return err

@@ -175,3 +175,97 @@ func testDirFSSymlinks(t *testing.T) {
 		t.Fatalf("victim folder changed: %v", ents)
 	}
 }
+
+// TestDirFSKeptRoot: DirFS opens its root once. A root that is a symlink is
+// refused; a root swapped for a symlink to a victim after the first use is
+// not followed (the FS keeps the folder it opened); after Close the FS
+// still works, opening root again for each call.
+func TestDirFSKeptRoot(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "store")
+	victim := filepath.Join(base, "victim")
+	for _, dir := range []string{root, victim} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DirFS(link).Stat(link); !errors.Is(err, ErrSymlink) {
+		t.Errorf("Stat of a root that is a symlink: %v, want ErrSymlink", err)
+	}
+
+	d := DirFS(root)
+	p := func(rel string) string { return filepath.Join(root, rel) }
+	if err := d.MkdirAll(p("a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Swap the root for a symlink to the victim.
+	if err := os.Rename(root, filepath.Join(base, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, root); err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.Create(p("a/new"))
+	if err != nil {
+		t.Fatalf("Create after the root was swapped: %v", err)
+	}
+	f.Close()
+	if _, err := os.Stat(filepath.Join(base, "moved", "a", "new")); err != nil {
+		t.Errorf("the file is not in the folder DirFS opened: %v", err)
+	}
+	if ents, err := os.ReadDir(victim); err != nil || len(ents) != 0 {
+		t.Errorf("victim written through the swapped root: %v %v", ents, err)
+	}
+
+	closer, ok := d.(io.Closer)
+	if !ok {
+		t.Fatal("DirFS is not an io.Closer")
+	}
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed: root is opened for each call, and it is now a symlink.
+	if _, err := d.Stat(p("a/new")); !errors.Is(err, ErrSymlink) {
+		t.Errorf("Stat after Close through a symlinked root: %v, want ErrSymlink", err)
+	}
+	if err := os.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(base, "moved"), root); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := d.Stat(p("a/new"))
+	if err != nil || fi.Name() != "new" || fi.Size() != 0 || fi.IsDir() {
+		t.Errorf("Stat after Close: %v %v", fi, err)
+	}
+	if fi, err := d.Stat(p("a")); err != nil || !fi.IsDir() || fi.Mode().Perm() == 0 {
+		t.Errorf("Stat of a folder after Close: %v %v", fi, err)
+	}
+}
+
+// BenchmarkDirFSStat: one Stat of a file two folders below the root, the
+// lookup FUSE makes for every name. strace -c -f on the test binary counts
+// the syscalls of one Stat.
+func BenchmarkDirFSStat(b *testing.B) {
+	root := b.TempDir()
+	d := DirFS(root)
+	name := filepath.Join(root, "datasets", "x", "data.csv")
+	if err := d.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	f, err := d.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := d.Stat(name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

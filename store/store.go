@@ -52,6 +52,7 @@ type Options struct {
 type Store struct {
 	dir    string
 	fs     metastore.FS
+	ownFS  bool // fs was made by Open (DirFS) and is closed by Close
 	opt    Options
 	log    *slog.Logger
 	chunks *cache.Chunks
@@ -80,7 +81,7 @@ type Store struct {
 
 // Open opens the store at dir, creating it if needed, and recovers every
 // dataset (drops torn manifests and aged garbage).
-func Open(dir string, opt Options) (*Store, error) {
+func Open(dir string, opt Options) (st *Store, err error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -94,8 +95,15 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ownFS metastore.FS // the FS made here, closed if Open fails
+	defer func() {
+		if c, ok := ownFS.(io.Closer); ok && st == nil {
+			c.Close()
+		}
+	}()
 	if opt.FS == nil {
 		opt.FS = metastore.DirFS(abs)
+		ownFS = opt.FS
 		if !opt.ReadOnly {
 			// DirFS needs its root; the folders above it are the user's.
 			if err := os.MkdirAll(abs, 0o755); err != nil {
@@ -103,7 +111,7 @@ func Open(dir string, opt Options) (*Store, error) {
 			}
 		}
 	}
-	s := &Store{dir: abs, fs: opt.FS, opt: opt, log: opt.Logger,
+	s := &Store{dir: abs, fs: opt.FS, ownFS: ownFS != nil, opt: opt, log: opt.Logger,
 		heads: map[string]*metastore.Manifest{}, pins: map[string]int{}, subs: map[int]func(string){}}
 	if err := s.checkStoreFolders(); err != nil {
 		return nil, err
@@ -130,13 +138,18 @@ func Open(dir string, opt Options) (*Store, error) {
 		s.startGC()
 		s.recoverAll()
 	}
+	st = s
 	return s, nil
 }
 
-// Close releases the cache. Open snapshots stay readable until released.
+// Close releases the cache and the descriptor of the store folder kept by
+// its DirFS. Open snapshots stay readable until released.
 func (s *Store) Close() error {
 	s.stopGC()
 	s.chunks.Close()
+	if c, ok := s.fs.(io.Closer); ok && s.ownFS {
+		return c.Close()
+	}
 	return nil
 }
 
