@@ -125,13 +125,17 @@ func (m *metaFile) doc() ([]byte, syscall.Errno) {
 	return doc, 0
 }
 
-func (m *metaFile) fill(a *fuse.Attr, size int) {
+func (m *metaFile) fill(a *fuse.Attr, size int) { m.fsys.fillDocAttr(a, size) }
+
+// fillDocAttr fills the attributes of a generated read-only document
+// (.metadata/ files, .versions/NAME/log.json): its size, now as its times.
+func (f *FS) fillDocAttr(a *fuse.Attr, size int) {
 	now := time.Now()
 	a.Mode = syscall.S_IFREG | 0o444
 	a.Nlink = 1
 	a.Size = uint64(size)
 	a.SetTimes(&now, &now, &now)
-	m.fsys.fillAttr(a)
+	f.fillAttr(a)
 }
 
 func (m *metaFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -383,14 +383,7 @@ func (l *versionsLog) doc() ([]byte, syscall.Errno) {
 	return b, 0
 }
 
-func (l *versionsLog) fill(a *fuse.Attr, size int) {
-	now := time.Now()
-	a.Mode = syscall.S_IFREG | 0o444
-	a.Nlink = 1
-	a.Size = uint64(size)
-	a.SetTimes(&now, &now, &now)
-	l.fsys.fillAttr(a)
-}
+func (l *versionsLog) fill(a *fuse.Attr, size int) { l.fsys.fillDocAttr(a, size) }
 
 func (l *versionsLog) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if h, ok := fh.(*bytesHandle); ok {
