@@ -593,7 +593,7 @@ func TestBackupBadConfiguration(t *testing.T) {
 // (script(1) gives the command one), never on a pipe.
 func TestBackupProgressOnlyOnATerminal(t *testing.T) {
 	if _, err := exec.LookPath("script"); err != nil {
-		t.Skip("script(1) not installed")
+		requireOrSkip(t, "script(1) missing (apt-get install bsdutils)")
 	}
 	tmp := t.TempDir()
 	st := filepath.Join(tmp, "store")

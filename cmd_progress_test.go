@@ -34,7 +34,7 @@ func TestProgressLine(t *testing.T) {
 // pseudo-terminal (script(1)) and on a pipe.
 func TestCLIProgressOnlyOnATerminal(t *testing.T) {
 	if _, err := exec.LookPath("script"); err != nil {
-		t.Skip("no script(1)")
+		requireOrSkip(t, "script(1) missing (apt-get install bsdutils)")
 	}
 	dir := t.TempDir()
 	var b strings.Builder

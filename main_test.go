@@ -188,3 +188,13 @@ func TestCLIConcurrentProcessesLoseNoRow(t *testing.T) {
 		t.Fatalf("row_count %d version %d, want %d and %d", doc.RowCount, doc.Version, procs*rows, procs)
 	}
 }
+
+// requireOrSkip skips a test whose tool is missing, or fails it under
+// BCFS_REQUIRE_FUSE=1 (CI), where every tool must be there.
+func requireOrSkip(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("BCFS_REQUIRE_FUSE") == "1" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}

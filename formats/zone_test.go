@@ -200,7 +200,7 @@ func TestParquetNaiveDST(t *testing.T) {
 	rows := []naiveRow{{TS: wall("2024-11-03 00:59"), Open: 1, High: 1, Low: 1, Close: 1}, {TS: wall("2024-11-03 01:30"), Open: 1, High: 1, Low: 1, Close: 1}}
 	data := pqFile(t, rows)
 	if li, _, _ := flatLeaves(mustOpen(t, data).Metadata()); li[0].UTC {
-		t.Skip("parquet-go wrote the timestamp as UTC-adjusted")
+		t.Fatal("test setup: parquet-go wrote the timestamp as UTC-adjusted, not naive")
 	}
 	err := decodeBytes(data, Options{File: "ny.parquet", Location: ny})
 	var pe *ParseError
