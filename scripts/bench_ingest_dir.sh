@@ -52,3 +52,5 @@ s=$(median "${seq_t[@]}") p=$(median "${par_t[@]}")
 printf 'sequential (--jobs 1): runs %s, median %.2f s\n' "${seq_t[*]}" "$s"
 printf 'parallel (--jobs %s):  runs %s, median %.2f s\n' "$JOBS" "${par_t[*]}" "$p"
 printf 'speedup sequential/parallel: %.2fx\n' "$(awk -v a="$s" -v b="$p" 'BEGIN { print a / b }')"
+# For scripts/bench.sh: RESULT STEP BCFS PEER BCFS_RSS_KB PEER_RSS_KB RUNS.
+echo "RESULT ingest_dir $p $s - - $RUNS"
