@@ -21,6 +21,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/urfave/cli/v2"
 
+	"bcfs/cache"
 	"bcfs/fusefs"
 	"bcfs/store"
 )
@@ -39,8 +40,12 @@ type mountOptions struct {
 	LogFile       string
 	DrainTimeout  time.Duration
 	CleanupEvery  string
-	UID, GID      int64  // owner of everything in the mount; -1: the mounting user
-	Umask         string // octal; "" means 022
+	UID, GID      int64   // owner of everything in the mount; -1: the mounting user
+	Umask         string  // octal; "" means 022
+	ViewCacheDir  string  // "" means <user cache folder>/bcfs/views
+	ViewCacheGB   float64 // 0: no view cache
+	ViewCacheMin  int64   // MB: smaller views are not cached
+	NoPassthrough bool
 }
 
 // daemonEnv marks the child that `mount --daemon` starts: it mounts in the
@@ -78,6 +83,10 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			&cli.DurationFlag{Name: "daemon-timeout", Value: time.Minute, Usage: "with --daemon, give up (and stop the mount) if it does not serve within `DURATION`", Destination: &o.DaemonTimeout},
 			&cli.StringFlag{Name: "log-file", Usage: "append the log to `FILE` instead of stderr (SIGHUP reopens it)", Destination: &o.LogFile},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "on SIGTERM, wait at most `DURATION` for ingests and open files before detaching", Destination: &o.DrainTimeout},
+			&cli.StringFlag{Name: "view-cache-dir", Usage: "keep whole rendered views in `DIR` (default: the user's cache folder, bcfs/views); mounts may share it", Destination: &o.ViewCacheDir},
+			&cli.Float64Flag{Name: "view-cache-gb", Value: 4, Usage: "bound of the view cache in `GB`, least recently used views evicted first (0: no view cache)", Destination: &o.ViewCacheGB},
+			&cli.Int64Flag{Name: "view-cache-min-mb", Value: 64, Usage: "cache only views of at least `MB`", Destination: &o.ViewCacheMin},
+			&cli.BoolFlag{Name: "no-passthrough", Usage: "serve cached views through bcfs (pread) instead of FUSE passthrough", Destination: &o.NoPassthrough},
 			&cli.StringFlag{Name: "cleanup-every", Usage: "run bcfs cleanup (the store's retention policies) every `DUR` (1d, 6h) in this process; off by default", Destination: &o.CleanupEvery},
 		}, s3MountFlags(g)...),
 		Action: func(c *cli.Context) error {
@@ -94,6 +103,9 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			}
 			if o.ScratchMB < 0 {
 				return usageError{errors.New("--scratch-mb must be >= 0")}
+			}
+			if o.ViewCacheGB < 0 || o.ViewCacheMin < 0 {
+				return usageError{errors.New("--view-cache-gb and --view-cache-min-mb must be >= 0")}
 			}
 			o.Mountpoint = c.Args().First()
 			if err := checkMountpoint(g.Store, o.Mountpoint); err != nil {
@@ -303,10 +315,12 @@ func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
 			}
 		}
 	}
-	fopt := fusefs.Options{ReadOnly: o.ReadOnly, AllowOther: o.AllowOther, Debug: o.Debug, Logger: log}
+	fopt := fusefs.Options{ReadOnly: o.ReadOnly, AllowOther: o.AllowOther, Debug: o.Debug, Logger: log,
+		ViewCacheMin: o.ViewCacheMin << 20, NoPassthrough: o.NoPassthrough}
 	if err := o.sharing(&fopt); err != nil {
 		return err
 	}
+	fopt.ViewCache = openViewCache(o, log)
 	fsys, err := fusefs.NewFS(st, fopt)
 	if err != nil {
 		return err
@@ -354,6 +368,29 @@ func runMount(ctx context.Context, g *globalOptions, o mountOptions) error {
 	}
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	return stopMount(srv, fsys, served, sigs, log, o)
+}
+
+// openViewCache opens the view cache of a mount, or returns nil (logged)
+// when it is off or cannot work: the mount then renders every open.
+func openViewCache(o mountOptions, log *slog.Logger) *cache.Views {
+	if o.ViewCacheGB == 0 {
+		return nil
+	}
+	dir := o.ViewCacheDir
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			log.Warn("no view cache: no user cache folder (give --view-cache-dir)", "err", err)
+			return nil
+		}
+		dir = filepath.Join(base, "bcfs", "views")
+	}
+	vc, err := cache.OpenViews(dir, int64(o.ViewCacheGB*(1<<30)))
+	if err != nil {
+		log.Warn("no view cache", "err", err)
+		return nil
+	}
+	return vc
 }
 
 // stopMount drains ingests in flight, then unmounts as soon as no file is

@@ -1,8 +1,30 @@
-// Package cache keeps rendered view chunks (the CSV bytes of one row group of
-// one partition file) in memory, bounded in bytes, using ristretto.
+// Package cache keeps rendered views: chunks in memory (Chunks) and whole
+// views on disk (Views).
 //
-// A chunk key names immutable content: partition files are written once and
-// never modified, so a key never needs invalidation; chunks of files that are
-// gone simply age out. Concurrent misses on one key render it once
-// (singleflight).
+// Chunks are the CSV bytes of one row group of one partition file, in memory,
+// bounded in bytes, using ristretto. A chunk key names immutable content:
+// partition files are written once and never modified, so a key never needs
+// invalidation; chunks of files that are gone simply age out. Concurrent
+// misses on one key render it once (singleflight).
+//
+// Views is a folder of whole views, one file per key, named by a hash of the
+// key. The caller's key names fixed content (the mount's names the store,
+// dataset, version, commit time, view kind and size, and the bcfs binary
+// that rendered it), so a file is never invalidated, only evicted; a new
+// commit has a new key and can never be served an old version's file.
+// Invariants:
+//
+//   - A file appears only whole: it is written to a temp file (.tmp-PID-*),
+//     its CRC32C stored in the extended attribute user.bcfs.crc32c, then
+//     renamed into place. Temp files of dead processes are removed.
+//   - A file is served only if its size is exactly the size the caller
+//     expects and its bytes match the CRC32C; each process reads a file
+//     whole to check it once per file version (inode and mtime: a write into
+//     the file changes its mtime) and removes one that fails.
+//   - The folder holds at most the bound: before and after each fill the
+//     least recently used files (by access time, set on every hit) are
+//     removed. An open file stays readable after its removal.
+//   - Several processes may share the folder: names are content keys,
+//     renames are atomic, and eviction counts every file in the folder.
+//   - Nothing in it is store data: deleting the folder loses nothing.
 package cache

@@ -189,7 +189,7 @@ func (f *FS) listDir(dir string) ([]fuse.DirEntry, error) {
 		_, base := splitDataset(e.Name)
 		for _, v := range []store.View{store.ViewCSV, store.ViewParquet} {
 			n := base + v.Ext()
-			byName[n] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: viewIno(e, v)}
+			byName[n] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: f.asideIno(viewIno(e, v))}
 		}
 	}
 	for _, p := range folders {
@@ -270,6 +270,11 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 				return nil, nil, 0, syscall.EEXIST
 			}
 			ch := f.viewInode(ctx, &d.Inode, e, n.View)
+			if vn := ch.Operations().(*viewNode); vn.busyPassthrough() {
+				// A write cannot share an inode with passthrough readers.
+				f.moveAside(vn)
+				ch = f.viewInode(ctx, &d.Inode, e, n.View)
+			}
 			version := e.Version
 			if restored {
 				version = 0 // a new file for the caller: its bytes start empty

@@ -2,18 +2,24 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"bcfs/cache"
 	"bcfs/store"
 )
 
@@ -29,6 +35,14 @@ type Options struct {
 	// Umask clears permission bits of everything in the mount (rclone's
 	// --umask): files are 0666 and folders 0777 minus it. nil means 022.
 	Umask *uint32
+	// ViewCache keeps whole rendered views on disk; nil: none. An open of
+	// a view of at least ViewCacheMin bytes that finds its version there
+	// is served from the file, by FUSE passthrough unless NoPassthrough
+	// or the kernel refuses it (then by pread); one that misses renders
+	// as without it and fills the cache in the background.
+	ViewCache     *cache.Views
+	ViewCacheMin  int64
+	NoPassthrough bool
 }
 
 // cacheTimeout bounds how long the kernel trusts attributes. View names are
@@ -65,6 +79,17 @@ type FS struct {
 	inflight sync.WaitGroup          // ingests running now
 
 	started time.Time // mtime of folders, which have no commit time
+
+	views       *cache.Views
+	passthrough atomic.Bool   // the kernel takes backing files (probed at mount)
+	fillSem     chan struct{} // one view cache fill at a time
+	fills       sync.WaitGroup
+	served      viewCounters
+
+	// asideMu protects aside: view names moved off an inode held by
+	// passthrough readers (moveAside), by viewIno to generation.
+	asideMu sync.Mutex
+	aside   map[uint64]uint64
 }
 
 // NewFS prepares a filesystem over st. Mount it with (*FS).Mount.
@@ -99,6 +124,9 @@ func NewFS(st *store.Store, opt Options) (*FS, error) {
 		cancel:  cancel,
 		pending: make(map[string]*pendingNode),
 		started: time.Now(),
+		views:   opt.ViewCache,
+		fillSem: make(chan struct{}, 1),
+		aside:   map[uint64]uint64{},
 	}
 	if opt.UID != nil {
 		f.uid = *opt.UID
@@ -166,7 +194,119 @@ func (f *FS) Mount(mountpoint string) (*fuse.Server, error) {
 		f.cancel()
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
+	if f.views != nil && !f.opt.NoPassthrough {
+		if err := probePassthrough(srv, f.views.Dir()); err != nil {
+			f.log.Info("view cache served without FUSE passthrough", "reason", err)
+		} else {
+			f.passthrough.Store(true)
+		}
+	}
 	return srv, nil
+}
+
+// viewCounters count the read opens of views by how they are served.
+type viewCounters struct {
+	passthrough, pread, rendered atomic.Int64
+	// passthroughReads counts reads that reached a passthrough handle:
+	// the kernel did not take its backing file after all.
+	passthroughReads atomic.Int64
+}
+
+// ViewServing says how this mount serves views: whether the kernel takes
+// passthrough, and the read opens served by passthrough, by pread of a
+// view cache file, and by rendering.
+type ViewServing struct {
+	Passthrough                  bool
+	PassthroughOpens, PreadOpens int64
+	RenderedOpens                int64
+	PassthroughReads             int64
+}
+
+// ViewServing returns the counters of view opens.
+func (f *FS) ViewServing() ViewServing {
+	return ViewServing{Passthrough: f.passthrough.Load(), PassthroughOpens: f.served.passthrough.Load(),
+		PreadOpens: f.served.pread.Load(), RenderedOpens: f.served.rendered.Load(),
+		PassthroughReads: f.served.passthroughReads.Load()}
+}
+
+// probePassthrough tells whether the kernel takes a backing file of the
+// view cache folder for passthrough (Linux 6.9+, CAP_SYS_ADMIN, a folder
+// not itself on a stacked filesystem too deep).
+func probePassthrough(srv *fuse.Server, dir string) error {
+	f, err := os.CreateTemp(dir, ".tmp-"+strconv.Itoa(os.Getpid())+"-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	id, errno := srv.RegisterBackingFd(&fuse.BackingMap{Fd: int32(f.Fd())})
+	if errno != 0 {
+		return fmt.Errorf("registering a backing file: %w", errno)
+	}
+	if errno := srv.UnregisterBackingFd(id); errno != 0 {
+		return fmt.Errorf("unregistering a backing file: %w", errno)
+	}
+	return nil
+}
+
+// viewKey names the content of a view node in the view cache: store,
+// dataset, version, commit time (a dataset deleted and made again restarts
+// its versions), view kind, size, and the binary that renders it.
+func (f *FS) viewKey(n *viewNode) string {
+	return strings.Join([]string{"bcfs-view-1", renderer(), f.st.Dir(), n.dataset,
+		strconv.FormatInt(n.version, 10), strconv.FormatInt(n.committed.UnixNano(), 10),
+		n.view.Ext(), strconv.FormatInt(n.size, 10)}, "\x00")
+}
+
+// renderer identifies the running binary (its VCS revision, and its size
+// and mtime, which change with any rebuild), so that a change of how views
+// are rendered never serves a file rendered by another build.
+var renderer = sync.OnceValue(func() string {
+	id := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				id += s.Value + " "
+			}
+		}
+	}
+	if fi, err := os.Stat("/proc/self/exe"); err == nil {
+		id += strconv.FormatInt(fi.Size(), 10) + " " + strconv.FormatInt(fi.ModTime().UnixNano(), 10)
+	}
+	return id
+})
+
+// fillView writes view node n into the view cache from a snapshot of its
+// own, in the background, unless another fill runs (a later open tries
+// again). Close cancels it.
+func (f *FS) fillView(n *viewNode, key string) {
+	select {
+	case f.fillSem <- struct{}{}:
+	default:
+		return
+	}
+	f.fills.Add(1)
+	go func() {
+		defer f.fills.Done()
+		defer func() { <-f.fillSem }()
+		sn, err := f.st.Pin(n.dataset, n.version)
+		if err != nil {
+			return // gone meanwhile
+		}
+		defer sn.Release()
+		start := time.Now()
+		err = f.views.Fill(f.ctx, key, n.size, func(w io.Writer) error {
+			_, err := sn.WriteTo(n.view, w)
+			return err
+		})
+		switch {
+		case err == nil:
+			f.log.Debug("view cached", "dataset", n.dataset, "version", n.version, "view", n.view.Ext(), "bytes", n.size, "took", time.Since(start))
+		case errors.Is(err, cache.ErrTooBig), f.ctx.Err() != nil:
+		default:
+			f.log.Warn("view cache fill failed", "dataset", n.dataset, "version", n.version, "view", n.view.Ext(), "err", err)
+		}
+	}()
 }
 
 // Drain stops accepting writes (new write handles and ingests get EROFS) and
@@ -192,6 +332,7 @@ func (f *FS) Drain(ctx context.Context) error {
 // the server has been unmounted.
 func (f *FS) Close() {
 	f.cancel()
+	f.fills.Wait()
 }
 
 // beginIngest registers an ingest, or refuses it while draining.

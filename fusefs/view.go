@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -25,9 +26,18 @@ type viewNode struct {
 	size      int64
 	committed time.Time
 
-	// mu protects writers: the open write handles on this inode.
+	// mu protects writers (the open write handles on this inode), and
+	// passthrough, cached and backing (see openRead).
 	mu      sync.Mutex
 	writers []*writeHandle
+	// passthrough counts read handles served by FUSE passthrough from
+	// backing, a file of the view cache; cached counts the other read
+	// handles. The kernel refuses (EIO) a passthrough open of an inode
+	// with cached opens, and any other open of one with passthrough
+	// opens, so an inode is in one mode at a time.
+	passthrough, cached int
+	backing             *os.File
+	base                uint64 // viewIno of the view, before moveAside
 }
 
 func (n *viewNode) addWriter(h *writeHandle) {
@@ -73,8 +83,45 @@ var (
 // viewInode returns the inode of version e of a dataset's view v, creating it
 // on first use. Known inode numbers return the existing inode.
 func (f *FS) viewInode(ctx context.Context, parent *fs.Inode, e store.Entry, v store.View) *fs.Inode {
-	n := &viewNode{fsys: f, dataset: e.Name, version: e.Version, view: v, size: e.Size(v), committed: e.Committed}
-	return parent.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG, Ino: viewIno(e, v), Gen: 1})
+	base := viewIno(e, v)
+	n := &viewNode{fsys: f, dataset: e.Name, version: e.Version, view: v, size: e.Size(v), committed: e.Committed, base: base}
+	return parent.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG, Ino: f.asideIno(base), Gen: 1})
+}
+
+// asideIno is the inode number a view's name resolves to now: its viewIno,
+// or another one once moveAside moved the name off an inode.
+func (f *FS) asideIno(base uint64) uint64 {
+	f.asideMu.Lock()
+	defer f.asideMu.Unlock()
+	return asideOf(base, f.aside[base])
+}
+
+// asideOf is the inode number of generation g of a view's name.
+func asideOf(base, g uint64) uint64 {
+	if g == 0 {
+		return base
+	}
+	return hashIno("view-aside", "", int64(base), int64(g))
+}
+
+// moveAside makes the view's name resolve to a new inode of the same
+// content from the next lookup on. An open for writing of an inode that
+// passthrough readers hold cannot be served there (the kernel would fail
+// it with EIO): it answers ESTALE after moveAside, and the kernel looks the
+// name up again and opens the new inode. The readers keep theirs.
+func (f *FS) moveAside(n *viewNode) {
+	f.asideMu.Lock()
+	defer f.asideMu.Unlock()
+	if g := f.aside[n.base]; n.StableAttr().Ino == asideOf(n.base, g) {
+		f.aside[n.base] = g + 1 // else the name moved already
+	}
+}
+
+// busyPassthrough tells whether passthrough readers hold the inode.
+func (n *viewNode) busyPassthrough() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.passthrough > 0
 }
 
 func (n *viewNode) fill(a *fuse.Attr) {
@@ -127,6 +174,10 @@ func (n *viewNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		if errno := f.writable(); errno != 0 {
 			return nil, 0, errno
 		}
+		if n.busyPassthrough() {
+			f.moveAside(n)
+			return nil, 0, syscall.ESTALE
+		}
 		_, base := splitDataset(n.dataset)
 		fh, errno := f.newWriteHandle(n.dataset, base+n.view.Ext(), n.view, n.version, flags, nil)
 		if errno != 0 {
@@ -149,22 +200,86 @@ func (n *viewNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		}
 		return nil, 0, translateError(f.log, "open", n.dataset, err)
 	}
-	return &viewHandle{fsys: f, snap: sn, view: n.view}, fuse.FOPEN_KEEP_CACHE, 0
+	return n.openRead(sn), fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// viewHandle reads one pinned version of a view.
+// openRead makes the read handle of an open: served from the view cache if
+// it holds this version, by FUSE passthrough when the kernel allows it;
+// otherwise rendered, and the view cache filled in the background so that
+// the next open is a hit.
+func (n *viewNode) openRead(sn *store.Snapshot) *viewHandle {
+	f := n.fsys
+	h := &viewHandle{fsys: f, snap: sn, view: n.view, node: n}
+	var file *os.File
+	if f.views != nil && n.size >= f.opt.ViewCacheMin {
+		key := f.viewKey(n)
+		if file = f.views.Open(key, n.size); file == nil {
+			f.fillView(n, key)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer func() {
+		switch {
+		case h.passthrough:
+			f.served.passthrough.Add(1)
+		case h.file != nil:
+			f.served.pread.Add(1)
+		default:
+			f.served.rendered.Add(1)
+		}
+	}()
+	switch {
+	case n.passthrough > 0:
+		// The kernel inode has its backing file: every open of it must
+		// be passthrough (go-fuse makes it one), and reads by pread
+		// when go-fuse gave up passthrough.
+		h.passthrough, h.file = true, n.backing
+		n.passthrough++
+		if file != nil {
+			file.Close()
+		}
+	case file != nil && f.passthrough.Load() && n.cached == 0:
+		h.passthrough, h.file = true, file
+		n.backing = file
+		n.passthrough++
+	default:
+		h.file = file
+		n.cached++
+	}
+	return h
+}
+
+// viewHandle reads one pinned version of a view: from file, a view cache
+// file of that version, if set, else rendered from snap.
 type viewHandle struct {
 	fsys *FS
 	snap *store.Snapshot
 	view store.View
+	node *viewNode // nil for .versions files
+	file *os.File
+	// passthrough: the kernel reads file itself (PassthroughFd); file is
+	// the node's backing, shared with its other passthrough handles.
+	passthrough bool
 }
 
 var (
 	_ = (fs.FileReader)((*viewHandle)(nil))
 	_ = (fs.FileReleaser)((*viewHandle)(nil))
+	_ = (fs.FilePassthroughFder)((*viewHandle)(nil))
 )
 
 func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.file != nil {
+		if h.passthrough {
+			h.fsys.served.passthroughReads.Add(1)
+		}
+		n, err := h.file.ReadAt(dest, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, translateError(h.fsys.log, "read", h.snap.Name(), err)
+		}
+		return fuse.ReadResultData(dest[:n]), 0
+	}
 	n, err := h.snap.ReadAt(h.view, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, translateError(h.fsys.log, "read", h.snap.Name(), err)
@@ -172,8 +287,37 @@ func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
+// PassthroughFd hands the kernel the view cache file to read from. go-fuse
+// asks only the first open of an inode without a backing file; the later
+// ones share it (all of them must be passthrough: see viewNode).
+func (h *viewHandle) PassthroughFd() (int, bool) {
+	if !h.passthrough || h.file == nil {
+		return 0, false
+	}
+	return int(h.file.Fd()), true
+}
+
 func (h *viewHandle) Release(ctx context.Context) syscall.Errno {
 	h.snap.Release()
+	n := h.node
+	if n == nil {
+		return 0
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if h.passthrough {
+		if n.passthrough--; n.passthrough == 0 {
+			// The kernel holds its own reference while go-fuse keeps
+			// the backing id.
+			n.backing.Close()
+			n.backing = nil
+		}
+	} else {
+		n.cached--
+		if h.file != nil {
+			h.file.Close()
+		}
+	}
 	return 0
 }
 

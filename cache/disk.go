@@ -1,0 +1,358 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Views is a folder of whole rendered views on disk, bounded in bytes,
+// evicting the least recently used view first. See the package doc for the
+// rules; the folder may be shared by any number of processes.
+type Views struct {
+	dir string
+	max int64
+
+	mu sync.Mutex // protects verified and filling
+	// verified maps a file name to the identity of the file this process
+	// checked against its checksum, so that it is read whole only once.
+	verified map[string]fileID
+	filling  map[string]bool // names this process is writing now
+
+	hits, misses, fills, evictions, damaged atomic.Int64
+}
+
+// fileID identifies a version of a cache file: a write into it changes its
+// mtime, a replacement its inode.
+type fileID struct {
+	dev, ino uint64
+	size     int64
+	mtime    int64
+}
+
+// ViewStats are the counters of a view cache.
+type ViewStats struct {
+	Dir       string `json:"dir"`
+	MaxBytes  int64  `json:"max_bytes"`
+	UsedBytes int64  `json:"used_bytes"`
+	Files     int    `json:"files"`
+	Hits      int64  `json:"hits"`
+	Misses    int64  `json:"misses"`
+	Fills     int64  `json:"fills"`
+	Evictions int64  `json:"evictions"`
+	Damaged   int64  `json:"damaged"`
+}
+
+const (
+	viewExt   = ".view"
+	tmpPrefix = ".tmp-"
+	// crcAttr holds the CRC32C of a cache file's bytes, set on the temp
+	// file before the rename that publishes it.
+	crcAttr = "user.bcfs.crc32c"
+	// staleTemp is the age after which a temp file is garbage even if a
+	// process with its pid runs (pids are reused).
+	staleTemp = 24 * time.Hour
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// OpenViews opens (creating) a view cache folder bounded to maxBytes. It
+// fails if the folder's filesystem keeps no user extended attributes
+// (where the checksums live).
+func OpenViews(dir string, maxBytes int64) (*Views, error) {
+	if maxBytes <= 0 {
+		return nil, fmt.Errorf("view cache %s: bound must be > 0", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("view cache: %w", err)
+	}
+	probe, err := os.CreateTemp(dir, tmpPrefix+strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
+		return nil, fmt.Errorf("view cache: %w", err)
+	}
+	err = unix.Fsetxattr(int(probe.Fd()), crcAttr, []byte{0, 0, 0, 0}, 0)
+	probe.Close()
+	os.Remove(probe.Name())
+	if err != nil {
+		return nil, fmt.Errorf("view cache %s: the filesystem keeps no user extended attributes (for checksums): %w", dir, err)
+	}
+	c := &Views{dir: dir, max: maxBytes, verified: map[string]fileID{}, filling: map[string]bool{}}
+	c.evict(maxBytes, "")
+	return c, nil
+}
+
+// Dir is the cache folder.
+func (c *Views) Dir() string { return c.dir }
+
+// Max is the bound in bytes.
+func (c *Views) Max() int64 { return c.max }
+
+// fileName is the name of key's file: a hash, so any key is a safe name.
+func fileName(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:20]) + viewExt
+}
+
+// Path returns where key's file is (whether or not it exists).
+func (c *Views) Path(key string) string { return filepath.Join(c.dir, fileName(key)) }
+
+// Open returns the cached view of key, open for reading, if there is one of
+// exactly size bytes whose bytes match its checksum (checked once per
+// process and file version); nil on a miss. A damaged file is removed.
+func (c *Views) Open(key string, size int64) *os.File {
+	name := fileName(key)
+	p := filepath.Join(c.dir, name)
+	f, err := os.Open(p)
+	if err != nil {
+		c.misses.Add(1)
+		return nil
+	}
+	id, err := identify(f)
+	ok := err == nil && id.size == size
+	if ok {
+		c.mu.Lock()
+		seen, known := c.verified[name]
+		c.mu.Unlock()
+		if !known || seen != id {
+			if ok = checkFile(f); ok {
+				c.mu.Lock()
+				c.verified[name] = id
+				c.mu.Unlock()
+			}
+		}
+	}
+	if !ok {
+		f.Close()
+		c.damaged.Add(1)
+		c.misses.Add(1)
+		c.removeIf(name, id)
+		return nil
+	}
+	// Recency is the access time, set here on every hit; the mtime (part
+	// of the file's identity) stays.
+	_ = unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), {Nsec: unix.UTIME_OMIT}}, 0)
+	c.hits.Add(1)
+	return f
+}
+
+// identify returns the identity of an open file.
+func identify(f *os.File) (fileID, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano()}, nil
+}
+
+// checkFile reads f whole and compares its CRC32C with the one recorded.
+func checkFile(f *os.File) bool {
+	want := make([]byte, 4)
+	if n, err := unix.Fgetxattr(int(f.Fd()), crcAttr, want); err != nil || n != 4 {
+		return false
+	}
+	h := crc32.New(castagnoli)
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, 1<<62), make([]byte, 1<<20)); err != nil {
+		return false
+	}
+	return binary.BigEndian.Uint32(want) == h.Sum32()
+}
+
+// removeIf removes name if it is still the file identified by id (another
+// process may have replaced it with a good one meanwhile).
+func (c *Views) removeIf(name string, id fileID) {
+	p := filepath.Join(c.dir, name)
+	var st syscall.Stat_t
+	if syscall.Stat(p, &st) == nil && (id == fileID{} || st.Ino == id.ino && st.Dev == id.dev) {
+		os.Remove(p)
+	}
+	c.forget(name)
+}
+
+func (c *Views) forget(name string) {
+	c.mu.Lock()
+	delete(c.verified, name)
+	c.mu.Unlock()
+}
+
+// ErrTooBig is returned by Fill for a view larger than the whole cache.
+var ErrTooBig = errors.New("view larger than the cache bound")
+
+// Fill writes key's view of size bytes into the cache with write, unless it
+// is there already or this process is writing it: into a temp file first,
+// its checksum set, then renamed into place, and least recently used views
+// evicted to stay under the bound. ctx cancels it; a failed fill leaves
+// nothing behind.
+func (c *Views) Fill(ctx context.Context, key string, size int64, write func(io.Writer) error) error {
+	if size > c.max {
+		return ErrTooBig
+	}
+	name := fileName(key)
+	c.mu.Lock()
+	if c.filling[name] {
+		c.mu.Unlock()
+		return nil
+	}
+	c.filling[name] = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.filling, name)
+		c.mu.Unlock()
+	}()
+	final := filepath.Join(c.dir, name)
+	if fi, err := os.Stat(final); err == nil && fi.Size() == size {
+		return nil // there, or being replaced by another process
+	}
+	c.evict(c.max-size, "")
+	tmp, err := os.CreateTemp(c.dir, tmpPrefix+strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
+		return fmt.Errorf("view cache: %w", err)
+	}
+	done := false
+	defer func() {
+		tmp.Close()
+		if !done {
+			os.Remove(tmp.Name())
+		}
+	}()
+	// Reserve the space at once: a full disk fails here, not midway.
+	if err := unix.Fallocate(int(tmp.Fd()), 0, 0, size); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("view cache: %w", err)
+	}
+	w := &checkedWriter{ctx: ctx, w: tmp, h: crc32.New(castagnoli)}
+	if err := write(w); err != nil {
+		return err
+	}
+	if w.n != size {
+		return fmt.Errorf("view cache: wrote %d bytes of a %d-byte view", w.n, size)
+	}
+	sum := binary.BigEndian.AppendUint32(nil, w.h.Sum32())
+	if err := unix.Fsetxattr(int(tmp.Fd()), crcAttr, sum, 0); err != nil {
+		return fmt.Errorf("view cache: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return fmt.Errorf("view cache: %w", err)
+	}
+	done = true
+	if id, err := identify(tmp); err == nil {
+		c.mu.Lock()
+		c.verified[name] = id
+		c.mu.Unlock()
+	}
+	c.fills.Add(1)
+	c.evict(c.max, name)
+	return nil
+}
+
+// checkedWriter counts and checksums what it writes and stops when ctx ends.
+type checkedWriter struct {
+	ctx context.Context
+	w   io.Writer
+	h   hash.Hash32
+	n   int64
+}
+
+func (cw *checkedWriter) Write(p []byte) (int, error) {
+	if err := cw.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := cw.w.Write(p)
+	cw.h.Write(p[:n])
+	cw.n += int64(n)
+	return n, err
+}
+
+type cacheFile struct {
+	name  string
+	size  int64
+	atime int64
+}
+
+// scan lists the cache's views, oldest use first, and the bytes of all its
+// files (temp files of fills in progress included). Temp files of dead
+// processes, or older than staleTemp, are removed.
+func (c *Views) scan() ([]cacheFile, int64) {
+	ents, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil, 0
+	}
+	var views []cacheFile
+	var used int64
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		st, _ := info.Sys().(*syscall.Stat_t)
+		switch {
+		case strings.HasPrefix(e.Name(), tmpPrefix):
+			if staleTempFile(e.Name(), info.ModTime()) {
+				os.Remove(filepath.Join(c.dir, e.Name()))
+				continue
+			}
+		case strings.HasSuffix(e.Name(), viewExt) && st != nil:
+			views = append(views, cacheFile{name: e.Name(), size: info.Size(), atime: st.Atim.Nano()})
+		}
+		used += info.Size()
+	}
+	sort.Slice(views, func(i, j int) bool { return views[i].atime < views[j].atime })
+	return views, used
+}
+
+// staleTempFile tells whether a temp file's writer is surely gone.
+func staleTempFile(name string, mod time.Time) bool {
+	if time.Since(mod) > staleTemp {
+		return true
+	}
+	rest := strings.TrimPrefix(name, tmpPrefix)
+	pid, err := strconv.Atoi(rest[:max(strings.IndexByte(rest, '-'), 0)])
+	if err != nil || pid <= 0 {
+		return true
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
+}
+
+// evict removes views, least recently used first, until the folder holds
+// at most limit bytes; it never removes keep. An open file stays readable
+// after its removal.
+func (c *Views) evict(limit int64, keep string) {
+	views, used := c.scan()
+	for _, v := range views {
+		if used <= limit {
+			return
+		}
+		if v.name == keep {
+			continue
+		}
+		if err := os.Remove(filepath.Join(c.dir, v.name)); err == nil {
+			c.evictions.Add(1)
+		}
+		c.forget(v.name)
+		used -= v.size
+	}
+}
+
+// Stats returns the counters and what the folder holds now.
+func (c *Views) Stats() ViewStats {
+	views, used := c.scan()
+	return ViewStats{Dir: c.dir, MaxBytes: c.max, UsedBytes: used, Files: len(views),
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Fills: c.fills.Load(),
+		Evictions: c.evictions.Load(), Damaged: c.damaged.Load()}
+}
