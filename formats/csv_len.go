@@ -1,6 +1,9 @@
 package formats
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // CSVRowsLen returns len(AppendCSVRows(nil, b)) without rendering: the
 // store records each row group's CSV length at ingest, and counting digits
@@ -71,46 +74,55 @@ func timestampLen(ns int64) int {
 	return 20 + digits
 }
 
-// floatLen mirrors appendCSVFloat.
+// floatLen mirrors appendCSVFloat, counting the digits appendFixed6 would
+// print. Below 2^26 whole numbers take the fixed-point path too: v*1e6 is
+// then exact, and its six zero decimals print nothing, as the integer
+// printer would. floor(m+0.5) is math.Round(m) wherever the tie check
+// passes (m+0.5 is exact to 2^-8 below 2^46), so both take the same path.
 func floatLen(v float64) int {
+	a := math.Abs(v) // NaN fails every comparison below
+	if a < 1<<26 {
+		m := a * 1e6
+		u := uint64(int64(m + 0.5)) // m+0.5 < 2^47: no unsigned conversion needed
+		if d := m - float64(u); d < 0.49 && d > -0.49 {
+			if u == 0 {
+				return 1
+			}
+			n := max(uintLen(u)-6, 1)
+			if v < 0 {
+				n++
+			}
+			// The point and the decimals up to the last non-zero one.
+			if lo := u % 1000; lo != 0 {
+				n += 7 - int(trailingZeros3[lo])
+			} else if hi := u / 1000 % 1000; hi != 0 {
+				n += 4 - int(trailingZeros3[hi])
+			}
+			return n
+		}
+	}
 	switch {
 	case math.IsNaN(v), math.IsInf(v, 1):
 		return 3
 	case math.IsInf(v, -1):
 		return 4
 	}
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		if v == 0 {
-			return 1
-		}
+	if v == math.Trunc(v) && a < 1e15 {
 		return intLen(int64(v))
-	}
-	if a := math.Abs(v); a < 1<<26 {
-		m := a * 1e6
-		r := math.Round(m)
-		if math.Abs(m-r) < 0.49 {
-			u := uint64(r)
-			if u == 0 {
-				return 1
-			}
-			n := uintLen(u / 1e6)
-			if v < 0 {
-				n++
-			}
-			if f := u % 1e6; f != 0 {
-				digits := 6
-				for f%10 == 0 {
-					f /= 10
-					digits--
-				}
-				n += 1 + digits
-			}
-			return n
-		}
 	}
 	var buf [40]byte
 	return len(appendCSVFloat(buf[:0], v))
 }
+
+// trailingZeros3[x] is the number of trailing decimal zeros of 0 < x < 1000.
+var trailingZeros3 = func() (t [1000]uint8) {
+	for x := 1; x < 1000; x++ {
+		for y := x; y%10 == 0; y /= 10 {
+			t[x]++
+		}
+	}
+	return t
+}()
 
 func intLen(v int64) int {
 	if v < 0 {
@@ -122,18 +134,18 @@ func intLen(v int64) int {
 	return uintLen(uint64(v))
 }
 
+// uintLen is the number of decimal digits of u.
 func uintLen(u uint64) int {
-	n := 1
-	for u >= 10000 {
-		u /= 10000
-		n += 4
-	}
-	for u >= 10 {
-		u /= 10
+	// bits.Len64*1233>>12 is floor(log10(2^bits)), off by at most one.
+	n := bits.Len64(u) * 1233 >> 12
+	if u >= pow10u64[n] {
 		n++
 	}
-	return n
+	return max(n, 1)
 }
+
+var pow10u64 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
 // stringLen mirrors appendCSVString.
 func stringLen(s string) int {

@@ -105,3 +105,34 @@ func BenchmarkCSVRowsLen(b *testing.B) {
 		}
 	})
 }
+
+// floatLen counts digits instead of printing them: it must agree with the
+// printer on every kind of value, most of all the prices of real files.
+func TestFloatLenMatchesRendering(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var buf []byte
+	for i := 0; i < 1_000_000; i++ {
+		var v float64
+		switch i % 6 {
+		case 0:
+			v = math.Round(r.Float64()*1e7) / math.Pow(10, float64(r.IntN(7))) // prices, 0-6 decimals
+		case 1:
+			v = float64(r.Int64N(1<<40)) - 1<<39 // whole numbers either side of 2^26
+		case 2:
+			v = (r.Float64() - 0.5) * math.Pow(10, float64(r.IntN(40)-20))
+		case 3:
+			v = math.Float64frombits(r.Uint64())
+		case 4:
+			v = (float64(r.Int64N(2e6)) + 0.5) / 1e6 // ties at the sixth decimal
+		default:
+			v = float64(r.Int64N(1<<26)) + float64(r.IntN(1e6))/1e6
+		}
+		if i%2 == 1 {
+			v = -v
+		}
+		buf = appendCSVFloat(buf[:0], v)
+		if got := floatLen(v); got != len(buf) {
+			t.Fatalf("floatLen(%v) = %d, printed %q", v, got, buf)
+		}
+	}
+}
