@@ -50,11 +50,19 @@ type csvDecoder struct {
 	err       error // sticky
 	firstOHLC *ParseError
 
-	dst     dstInfer          // resolves ambiguous local times under AmbiguousInfer
-	footer  bool              // a vendor footer was skipped (read before the reader goroutine starts)
-	strs    map[string]string // interned symbol, provider and extra strings
+	dst     dstInfer            // resolves ambiguous local times under AmbiguousInfer
+	footer  bool                // a vendor footer was skipped (read before the reader goroutine starts)
+	strs    map[string]string   // interned symbol, provider and extra strings
+	recent  [internSlots]string // strs values by a cheap hash of their bytes, checked first
+	provRaw []byte              // the provider cell last lowered and interned, as written
+	provStr string              // its interned lower-case form
 	scratch []byte
 	row     [][]byte
+
+	// The last timestamp text parsed without error and its instants.
+	tsText       []byte
+	tsNS, tsLate int64
+	tsOK         bool
 }
 
 // OpenCSV streams bars from CSV text (already decompressed). Header
@@ -285,15 +293,26 @@ func (d *csvDecoder) appendRow(b *Batch, f [][]byte, line int64) error {
 }
 
 // timestamp parses the row's timestamp; for an ambiguous local time it
-// returns both instants (see parseTimestampLate).
+// returns both instants (see parseTimestampLate). Bars of several symbols
+// repeat a timestamp on consecutive rows: the text of the last one parsed
+// without error is kept, and the same text gives the same instants.
 func (d *csvDecoder) timestamp(f [][]byte) (ns, late int64, err error) {
-	if d.timeCol < 0 {
-		return parseTimestampLate(unsafeString(f[d.tsCol]), d.opt.Location)
+	text := f[d.tsCol]
+	if d.timeCol >= 0 {
+		d.scratch = append(d.scratch[:0], trimBytes(f[d.tsCol])...)
+		d.scratch = append(d.scratch, ' ')
+		d.scratch = append(d.scratch, trimBytes(f[d.timeCol])...)
+		text = d.scratch
 	}
-	d.scratch = append(d.scratch[:0], trimBytes(f[d.tsCol])...)
-	d.scratch = append(d.scratch, ' ')
-	d.scratch = append(d.scratch, trimBytes(f[d.timeCol])...)
-	return parseTimestampLate(unsafeString(d.scratch), d.opt.Location)
+	if d.tsOK && string(text) == string(d.tsText) {
+		return d.tsNS, d.tsLate, nil
+	}
+	ns, late, err = parseTimestampLate(unsafeString(text), d.opt.Location)
+	d.tsOK = err == nil
+	if d.tsOK {
+		d.tsText, d.tsNS, d.tsLate = append(d.tsText[:0], text...), ns, late
+	}
+	return ns, late, err
 }
 
 func (d *csvDecoder) parseInt(v []byte) (int64, error) {
@@ -375,22 +394,52 @@ func (d *csvDecoder) appendExtra(c *Column, t Type, v []byte, pct bool, row int)
 // maxInterned bounds the intern table; values past it are allocated each time.
 const maxInterned = 1 << 14
 
+// internSlots is the size of the direct-mapped cache in front of the
+// intern table: a file's few symbols hit it without hashing the whole
+// value or probing the map.
+const internSlots = 64
+
+func internSlot(b []byte) int {
+	n := len(b)
+	if n == 0 {
+		return 0
+	}
+	return (n*31 + int(b[0])*7 + int(b[n/2])*3 + int(b[n-1])) & (internSlots - 1)
+}
+
 func (d *csvDecoder) intern(b []byte) string {
-	if s, ok := d.strs[string(b)]; ok {
-		return s
+	slot := &d.recent[internSlot(b)]
+	if *slot == string(b) {
+		return *slot
 	}
-	s := string(b)
-	if len(d.strs) < maxInterned {
-		d.strs[s] = s
+	s, ok := d.strs[string(b)]
+	if !ok {
+		s = string(b)
+		if len(d.strs) < maxInterned {
+			d.strs[s] = s
+		}
 	}
+	*slot = s
 	return s
 }
 
 func (d *csvDecoder) internLower(b []byte) string {
+	if d.provRaw != nil && string(b) == string(d.provRaw) {
+		return d.provStr
+	}
+	s := ""
+	lower := true
 	for _, c := range b {
 		if c >= 'A' && c <= 'Z' || c >= 0x80 {
-			return d.intern([]byte(strings.ToLower(string(b))))
+			lower = false
+			break
 		}
 	}
-	return d.intern(b)
+	if lower {
+		s = d.intern(b)
+	} else {
+		s = d.intern([]byte(strings.ToLower(string(b))))
+	}
+	d.provRaw, d.provStr = append(d.provRaw[:0], b...), s
+	return s
 }
