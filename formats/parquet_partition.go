@@ -84,16 +84,31 @@ func (p *PartitionReader) NumRowGroups() int         { return len(p.infos) }
 func (p *PartitionReader) RowGroups() []RowGroupInfo { return append([]RowGroupInfo(nil), p.infos...) }
 
 // ReadRowGroup reads row group i whole.
-func (p *PartitionReader) ReadRowGroup(i int) (b *Batch, err error) {
+func (p *PartitionReader) ReadRowGroup(i int) (*Batch, error) {
+	return p.ReadRowGroupInto(nil, i)
+}
+
+// ReadRowGroupInto reads row group i whole into b, reusing its columns'
+// memory when b has the reader's schema (a new batch otherwise, or when b
+// is nil). The returned batch replaces b's content: a caller rendering one
+// row group after another allocates its columns once.
+func (p *PartitionReader) ReadRowGroupInto(b *Batch, i int) (_ *Batch, err error) {
 	defer recoverParquet("partition", &err)
 	if i < 0 || i >= len(p.infos) {
 		return nil, fmt.Errorf("partition: row group %d out of range [0,%d)", i, len(p.infos))
 	}
 	g := p.file.RowGroups()[i]
 	rows := int(g.NumRows())
-	// The footer's row count is not trusted for preallocation: a corrupt
-	// one must not reserve gigabytes before any page is read.
-	b = NewBatch(p.schema, min(rows, 1<<20))
+	if b != nil && b.Schema.Equal(p.schema) {
+		for c := range b.Cols {
+			truncateColumn(&b.Cols[c])
+		}
+		b.Line = nil
+	} else {
+		// The footer's row count is not trusted for preallocation: a
+		// corrupt one must not reserve gigabytes before any page is read.
+		b = NewBatch(p.schema, min(rows, 1<<20))
+	}
 	for c := range p.schema {
 		cur := colCursor{info: &p.leaves[c], deep: p.deep}
 		if err := cur.reset(p.file, i, p.leaves[c].Leaf); err != nil {

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -139,8 +140,9 @@ func (c *checkedFile) load(j int, buf []byte) error {
 }
 
 // rgBuffersSize is how many verified spans a snapshot keeps: the chunks
-// rendered ahead of a reader, the one it reads, and a footer.
-const rgBuffersSize = readAhead + 2
+// rendered at once (ahead of a reader and the one it reads, or one per core
+// in Snapshot.WriteTo), and a footer.
+var rgBuffersSize = max(readAhead+1, runtime.GOMAXPROCS(0)) + 1
 
 // rgBuffers keeps the most recently verified spans of a snapshot. A load
 // runs outside the lock; readers of the same span wait for it. Buffers are

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -203,6 +204,12 @@ func (sn *Snapshot) ReadAt(v View, p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
 	n, err := sn.readAt(v, p, off)
+	return n, sn.failed(err)
+}
+
+// failed turns err into the damage found, if any, and reports damage once
+// per snapshot (log and last_error).
+func (sn *Snapshot) failed(err error) error {
 	err = orDamage(err, sn.src...)
 	if err != nil && errors.Is(err, ErrCorrupt) && !sn.damage.Swap(true) {
 		file := ""
@@ -214,7 +221,7 @@ func (sn *Snapshot) ReadAt(v View, p []byte, off int64) (int, error) {
 		}
 		sn.s.reportDamage(sn.name, file, err)
 	}
-	return n, err
+	return err
 }
 
 func (sn *Snapshot) readAt(v View, p []byte, off int64) (int, error) {
@@ -251,9 +258,108 @@ func (sn *Snapshot) readAt(v View, p []byte, off int64) (int, error) {
 
 // WriteTo writes all of view v to w.
 func (sn *Snapshot) WriteTo(v View, w io.Writer) (int64, error) {
+	if v == ViewCSV {
+		if sn.released.Load() {
+			return 0, errReleased
+		}
+		n, err := sn.writeCSV(w)
+		return n, sn.failed(err)
+	}
 	r := io.NewSectionReader(viewReader{sn, v}, 0, sn.Size(v))
 	return io.CopyBuffer(w, r, make([]byte, 1<<20))
 }
+
+// writeCSV writes the CSV view to w, rendering row groups on every core:
+// GOMAXPROCS workers render, and at most csvWindow(GOMAXPROCS) row groups
+// are rendered or being rendered ahead of the one being written, so memory
+// is bounded by that many row groups' text (and one decoded row group per
+// worker) whatever the view's size. Row groups are written whole and in
+// order, straight from the buffer they were rendered into, and buffers and
+// decoded batches are reused. The shared chunk cache is neither read nor
+// filled: a whole-view write would only evict what readers of the mount use.
+func (sn *Snapshot) writeCSV(w io.Writer) (int64, error) {
+	written, err := w.Write(sn.header)
+	total := int64(written)
+	if err != nil {
+		return total, err
+	}
+	workers := runtime.GOMAXPROCS(0)
+	window := csvWindow(workers)
+	type job struct {
+		k    int
+		data []byte
+		err  error
+		done chan struct{} // closed once data or err is set
+	}
+	var (
+		queue = make(chan *job, window) // every dispatched job, in view order
+		work  = make(chan *job)         // jobs for the workers
+		slots = make(chan struct{}, window)
+		stop  = make(chan struct{})
+		free  = make(chan []byte, window) // written buffers, for reuse
+		wg    sync.WaitGroup
+	)
+	go func() {
+		defer close(queue)
+		defer close(work)
+		for k := range sn.chunks {
+			select {
+			case slots <- struct{}{}:
+			case <-stop:
+				return
+			}
+			j := &job{k: k, done: make(chan struct{})}
+			queue <- j // never blocks: slots bound the jobs in queue
+			select {
+			case work <- j:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch renderScratch
+			for j := range work {
+				select {
+				case scratch.buf = <-free:
+				default:
+					scratch.buf = nil
+				}
+				j.data, j.err = sn.renderInto(&scratch, sn.chunks[j.k])
+				close(j.done)
+			}
+		}()
+	}
+	fail := func(err error) (int64, error) {
+		close(stop)
+		for range queue {
+		}
+		wg.Wait()
+		return total, err
+	}
+	for j := range queue {
+		<-j.done
+		if j.err != nil {
+			return fail(j.err)
+		}
+		n, err := w.Write(j.data)
+		total += int64(n)
+		if err != nil {
+			return fail(err)
+		}
+		free <- j.data // never blocks: at most window buffers exist
+		<-slots
+	}
+	wg.Wait()
+	return total, nil
+}
+
+// csvWindow is how many row groups writeCSV has rendered or rendering at
+// once with workers rendering: enough that no worker waits for the writer.
+func csvWindow(workers int) int { return workers + 2 }
 
 type viewReader struct {
 	sn *Snapshot
@@ -351,19 +457,37 @@ func (sn *Snapshot) cached(k int) ([]byte, error) {
 }
 
 func (sn *Snapshot) render(c chunkRef) ([]byte, error) {
+	return sn.renderInto(&renderScratch{buf: make([]byte, 0, c.csvLen)}, c)
+}
+
+// renderScratch is memory one renderer reuses from row group to row group.
+type renderScratch struct {
+	buf   []byte         // output buffer; nil or too small: a new one
+	batch *formats.Batch // the last row group decoded
+}
+
+// renderInto renders chunk c into sc.buf, decoding it into sc.batch.
+func (sn *Snapshot) renderInto(sc *renderScratch, c chunkRef) ([]byte, error) {
 	pr, err := sn.reader(c.part)
 	if err != nil {
 		return nil, err
 	}
-	b, err := pr.ReadRowGroup(c.rg)
+	b, err := pr.ReadRowGroupInto(sc.batch, c.rg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", sn.abs[c.part], err)
 	}
+	sc.batch = b
 	b, err = formats.Conform(b, sn.m.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, sn.abs[c.part], err)
 	}
-	data := formats.AppendCSVRowsZone(make([]byte, 0, c.csvLen), b, sn.loc)
+	buf := sc.buf
+	if int64(cap(buf)) < c.csvLen {
+		// Row groups of a view differ a little in length: room for the
+		// next ones too, so that a reused buffer rarely falls short.
+		buf = make([]byte, 0, c.csvLen+c.csvLen/8)
+	}
+	data := formats.AppendCSVRowsZone(buf[:0], b, sn.loc)
 	if int64(len(data)) != c.csvLen {
 		return nil, fmt.Errorf("%w: %s row group %d renders %d CSV bytes, manifest says %d",
 			ErrCorrupt, sn.abs[c.part], c.rg, len(data), c.csvLen)
