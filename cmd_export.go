@@ -79,6 +79,19 @@ func runExport(g *globalOptions, name string, view store.View, out string, stdou
 		_, err := sn.WriteTo(view, countingWriter{stdout, &done})
 		return err
 	}
+	if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		// A device or FIFO (-o /dev/null, a named pipe): write into it;
+		// a rename would replace it with a regular file.
+		f, err := os.OpenFile(out, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := sn.WriteTo(view, countingWriter{f, &done}); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
 	// Write beside the target and rename, so a failed export leaves no
 	// truncated file under the name.
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
