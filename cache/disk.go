@@ -30,17 +30,14 @@ type Views struct {
 	dir string
 	max int64
 
-	mu sync.Mutex // protects verified and filling
-	// verified maps a file name to the identity of the file this process
-	// checked against its checksum, so that it is read whole only once.
-	verified map[string]fileID
-	filling  map[string]bool // names this process is writing now
+	mu      sync.Mutex      // protects filling
+	filling map[string]bool // names this process is writing now
 
 	hits, misses, fills, evictions, damaged atomic.Int64
 }
 
-// fileID identifies a version of a cache file: a write into it changes its
-// mtime, a replacement its inode.
+// fileID identifies a cache file and its version: a write into it changes
+// its mtime, a replacement its inode.
 type fileID struct {
 	dev, ino uint64
 	size     int64
@@ -66,6 +63,11 @@ const (
 	// crcAttr holds the CRC32C of a cache file's bytes, set on the temp
 	// file before the rename that publishes it.
 	crcAttr = "user.bcfs.crc32c"
+	// checkedAttr holds the mtime (ns) the file had when its bytes last
+	// matched crcAttr: at the fill, after an fsync, or at a later check.
+	// A write into the file changes its mtime, so the file is read whole
+	// and checked again before it is served.
+	checkedAttr = "user.bcfs.checked"
 	// staleTemp is the age after which a temp file is garbage even if a
 	// process with its pid runs (pids are reused).
 	staleTemp = 24 * time.Hour
@@ -93,7 +95,7 @@ func OpenViews(dir string, maxBytes int64) (*Views, error) {
 	if err != nil {
 		return nil, fmt.Errorf("view cache %s: the filesystem keeps no user extended attributes (for checksums): %w", dir, err)
 	}
-	c := &Views{dir: dir, max: maxBytes, verified: map[string]fileID{}, filling: map[string]bool{}}
+	c := &Views{dir: dir, max: maxBytes, filling: map[string]bool{}}
 	c.evict(maxBytes, "")
 	return c, nil
 }
@@ -114,8 +116,9 @@ func fileName(key string) string {
 func (c *Views) Path(key string) string { return filepath.Join(c.dir, fileName(key)) }
 
 // Open returns the cached view of key, open for reading, if there is one of
-// exactly size bytes whose bytes match its checksum (checked once per
-// process and file version); nil on a miss. A damaged file is removed.
+// exactly size bytes whose bytes match its checksum (read whole and checked
+// only if the file changed since it was last checked); nil on a miss. A
+// damaged file is removed.
 func (c *Views) Open(key string, size int64) *os.File {
 	name := fileName(key)
 	p := filepath.Join(c.dir, name)
@@ -126,16 +129,9 @@ func (c *Views) Open(key string, size int64) *os.File {
 	}
 	id, err := identify(f)
 	ok := err == nil && id.size == size
-	if ok {
-		c.mu.Lock()
-		seen, known := c.verified[name]
-		c.mu.Unlock()
-		if !known || seen != id {
-			if ok = checkFile(f); ok {
-				c.mu.Lock()
-				c.verified[name] = id
-				c.mu.Unlock()
-			}
+	if ok && !checked(f, id) {
+		if ok = checkFile(f); ok {
+			_ = unix.Fsetxattr(int(f.Fd()), checkedAttr, binary.BigEndian.AppendUint64(nil, uint64(id.mtime)), 0)
 		}
 	}
 	if !ok {
@@ -150,6 +146,14 @@ func (c *Views) Open(key string, size int64) *os.File {
 	_ = unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), {Nsec: unix.UTIME_OMIT}}, 0)
 	c.hits.Add(1)
 	return f
+}
+
+// checked tells whether f's bytes matched its checksum when it had the
+// mtime it has now.
+func checked(f *os.File, id fileID) bool {
+	b := make([]byte, 8)
+	n, err := unix.Fgetxattr(int(f.Fd()), checkedAttr, b)
+	return err == nil && n == 8 && int64(binary.BigEndian.Uint64(b)) == id.mtime
 }
 
 // identify returns the identity of an open file.
@@ -182,13 +186,6 @@ func (c *Views) removeIf(name string, id fileID) {
 	if syscall.Stat(p, &st) == nil && (id == fileID{} || st.Ino == id.ino && st.Dev == id.dev) {
 		os.Remove(p)
 	}
-	c.forget(name)
-}
-
-func (c *Views) forget(name string) {
-	c.mu.Lock()
-	delete(c.verified, name)
-	c.mu.Unlock()
 }
 
 // ErrTooBig is returned by Fill for a view larger than the whole cache.
@@ -198,8 +195,10 @@ var ErrTooBig = errors.New("view larger than the cache bound")
 // is there already or this process is writing it: into a temp file first,
 // its checksum set, then renamed into place, and least recently used views
 // evicted to stay under the bound. ctx cancels it; a failed fill leaves
-// nothing behind.
-func (c *Views) Fill(ctx context.Context, key string, size int64, write func(io.Writer) error) error {
+// nothing behind. write gets w and the temp file tmp that w writes to,
+// unbuffered: the bytes w took can be read back from tmp (pread) while the
+// fill runs; tmp is closed when Fill returns.
+func (c *Views) Fill(ctx context.Context, key string, size int64, write func(tmp *os.File, w io.Writer) error) error {
 	if size > c.max {
 		return ErrTooBig
 	}
@@ -237,25 +236,32 @@ func (c *Views) Fill(ctx context.Context, key string, size int64, write func(io.
 		return fmt.Errorf("view cache: %w", err)
 	}
 	w := &checkedWriter{ctx: ctx, w: tmp, h: crc32.New(castagnoli)}
-	if err := write(w); err != nil {
+	if err := write(tmp, w); err != nil {
 		return err
 	}
 	if w.n != size {
 		return fmt.Errorf("view cache: wrote %d bytes of a %d-byte view", w.n, size)
 	}
+	// On disk before it has a name: a crash never leaves a named file
+	// whose bytes were not written.
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("view cache: %w", err)
+	}
+	id, err := identify(tmp)
+	if err != nil {
+		return fmt.Errorf("view cache: %w", err)
+	}
 	sum := binary.BigEndian.AppendUint32(nil, w.h.Sum32())
 	if err := unix.Fsetxattr(int(tmp.Fd()), crcAttr, sum, 0); err != nil {
+		return fmt.Errorf("view cache: %w", err)
+	}
+	if err := unix.Fsetxattr(int(tmp.Fd()), checkedAttr, binary.BigEndian.AppendUint64(nil, uint64(id.mtime)), 0); err != nil {
 		return fmt.Errorf("view cache: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return fmt.Errorf("view cache: %w", err)
 	}
 	done = true
-	if id, err := identify(tmp); err == nil {
-		c.mu.Lock()
-		c.verified[name] = id
-		c.mu.Unlock()
-	}
 	c.fills.Add(1)
 	c.evict(c.max, name)
 	return nil
@@ -344,7 +350,6 @@ func (c *Views) evict(limit int64, keep string) {
 		if err := os.Remove(filepath.Join(c.dir, v.name)); err == nil {
 			c.evictions.Add(1)
 		}
-		c.forget(v.name)
 		used -= v.size
 	}
 }

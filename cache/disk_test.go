@@ -19,7 +19,7 @@ func content(k string, n int) []byte {
 
 func fill(t *testing.T, c *Views, key string, data []byte) {
 	t.Helper()
-	err := c.Fill(context.Background(), key, int64(len(data)), func(w io.Writer) error {
+	err := c.Fill(context.Background(), key, int64(len(data)), func(_ *os.File, w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -174,7 +174,7 @@ func TestViewsLRUBound(t *testing.T) {
 	if got := readAll(t, fa); !bytes.Equal(got, content("a", size)) {
 		t.Fatal("evicted file read differently through its open descriptor")
 	}
-	err := c.Fill(context.Background(), "huge", 3*size+1, func(w io.Writer) error { return nil })
+	err := c.Fill(context.Background(), "huge", 3*size+1, func(_ *os.File, w io.Writer) error { return nil })
 	if !errors.Is(err, ErrTooBig) {
 		t.Fatalf("fill beyond the bound: %v", err)
 	}
@@ -184,7 +184,7 @@ func TestViewsFailedFillLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	c := openViews(t, dir, 1<<20)
 	ctx, cancel := context.WithCancel(context.Background())
-	err := c.Fill(ctx, "k", 2000, func(w io.Writer) error {
+	err := c.Fill(ctx, "k", 2000, func(_ *os.File, w io.Writer) error {
 		if _, err := w.Write(make([]byte, 1000)); err != nil {
 			return err
 		}
@@ -195,7 +195,7 @@ func TestViewsFailedFillLeavesNothing(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("fill: %v", err)
 	}
-	err = c.Fill(context.Background(), "short", 2000, func(w io.Writer) error {
+	err = c.Fill(context.Background(), "short", 2000, func(_ *os.File, w io.Writer) error {
 		_, err := w.Write(make([]byte, 1999))
 		return err
 	})

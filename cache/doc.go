@@ -15,12 +15,13 @@
 // Invariants:
 //
 //   - A file appears only whole: it is written to a temp file (.tmp-PID-*),
-//     its CRC32C stored in the extended attribute user.bcfs.crc32c, then
-//     renamed into place. Temp files of dead processes are removed.
+//     synced, its CRC32C stored in the extended attribute user.bcfs.crc32c
+//     and its mtime in user.bcfs.checked, then renamed into place. Temp
+//     files of dead processes are removed.
 //   - A file is served only if its size is exactly the size the caller
-//     expects and its bytes match the CRC32C; each process reads a file
-//     whole to check it once per file version (inode and mtime: a write into
-//     the file changes its mtime) and removes one that fails.
+//     expects and its bytes match the CRC32C: a file whose mtime is not the
+//     one recorded in user.bcfs.checked (a write into it changes it) is
+//     read whole and checked first, and removed if it fails.
 //   - The folder holds at most the bound: before and after each fill the
 //     least recently used files (by access time, set on every hit) are
 //     removed. An open file stays readable after its removal.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"bcfs/cache"
 	"bcfs/store"
@@ -84,6 +85,8 @@ type FS struct {
 	passthrough atomic.Bool   // the kernel takes backing files (probed at mount)
 	fillSem     chan struct{} // one view cache fill at a time
 	fills       sync.WaitGroup
+	fillMu      sync.Mutex           // protects filling and viewFill.refs
+	filling     map[string]*viewFill // by view cache key
 	served      viewCounters
 
 	// asideMu protects aside: view names moved off an inode held by
@@ -126,6 +129,7 @@ func NewFS(st *store.Store, opt Options) (*FS, error) {
 		started: time.Now(),
 		views:   opt.ViewCache,
 		fillSem: make(chan struct{}, 1),
+		filling: map[string]*viewFill{},
 		aside:   map[uint64]uint64{},
 	}
 	if opt.UID != nil {
@@ -210,6 +214,8 @@ type viewCounters struct {
 	// passthroughReads counts reads that reached a passthrough handle:
 	// the kernel did not take its backing file after all.
 	passthroughReads atomic.Int64
+	// fillReads counts reads of missed views served from the fill.
+	fillReads atomic.Int64
 }
 
 // ViewServing says how this mount serves views: whether the kernel takes
@@ -220,13 +226,14 @@ type ViewServing struct {
 	PassthroughOpens, PreadOpens int64
 	RenderedOpens                int64
 	PassthroughReads             int64
+	FillReads                    int64
 }
 
 // ViewServing returns the counters of view opens.
 func (f *FS) ViewServing() ViewServing {
 	return ViewServing{Passthrough: f.passthrough.Load(), PassthroughOpens: f.served.passthrough.Load(),
 		PreadOpens: f.served.pread.Load(), RenderedOpens: f.served.rendered.Load(),
-		PassthroughReads: f.served.passthroughReads.Load()}
+		PassthroughReads: f.served.passthroughReads.Load(), FillReads: f.served.fillReads.Load()}
 }
 
 // probePassthrough tells whether the kernel takes a backing file of the
@@ -276,37 +283,159 @@ var renderer = sync.OnceValue(func() string {
 	return id
 })
 
-// fillView writes view node n into the view cache from a snapshot of its
-// own, in the background, unless another fill runs (a later open tries
-// again). Close cancels it.
-func (f *FS) fillView(n *viewNode, key string) {
+// fillView returns the fill of view node n into the view cache: the one
+// running for key, or a new one started in the background from a snapshot
+// of its own, or nil when another fill runs (a later open tries again).
+// The caller holds a reference (release it). Close cancels fills.
+func (f *FS) fillView(n *viewNode, key string) *viewFill {
+	f.fillMu.Lock()
+	defer f.fillMu.Unlock()
+	if fl := f.filling[key]; fl != nil {
+		fl.mu.Lock()
+		fl.refs++
+		fl.mu.Unlock()
+		return fl
+	}
 	select {
 	case f.fillSem <- struct{}{}:
 	default:
-		return
+		return nil
 	}
+	fl := &viewFill{size: n.size, refs: 2} // the caller's and the fill's
+	fl.cond = sync.NewCond(&fl.mu)
+	f.filling[key] = fl
 	f.fills.Add(1)
 	go func() {
 		defer f.fills.Done()
 		defer func() { <-f.fillSem }()
+		ok := false
+		defer func() {
+			f.fillMu.Lock()
+			delete(f.filling, key)
+			f.fillMu.Unlock()
+			fl.finish(ok)
+		}()
 		sn, err := f.st.Pin(n.dataset, n.version)
 		if err != nil {
 			return // gone meanwhile
 		}
 		defer sn.Release()
 		start := time.Now()
-		err = f.views.Fill(f.ctx, key, n.size, func(w io.Writer) error {
-			_, err := sn.WriteTo(n.view, w)
+		err = f.views.Fill(f.ctx, key, n.size, func(tmp *os.File, w io.Writer) error {
+			if err := fl.start(tmp); err != nil {
+				return err
+			}
+			_, err := sn.WriteTo(n.view, progressWriter{w, fl})
 			return err
 		})
 		switch {
 		case err == nil:
+			ok = fl.complete()
 			f.log.Debug("view cached", "dataset", n.dataset, "version", n.version, "view", n.view.Ext(), "bytes", n.size, "took", time.Since(start))
 		case errors.Is(err, cache.ErrTooBig), f.ctx.Err() != nil:
 		default:
 			f.log.Warn("view cache fill failed", "dataset", n.dataset, "version", n.version, "view", n.view.Ext(), "err", err)
 		}
 	}()
+	return fl
+}
+
+// viewFill is a view being written into the view cache. Handles that
+// missed the cache read what it has written so far rather than rendering
+// the view a second time.
+type viewFill struct {
+	size int64
+	cond *sync.Cond // signals progress; L is &mu
+	// mu protects the fields below.
+	mu      sync.Mutex
+	file    *os.File // the temp file (a descriptor of its own), once writing
+	written int64    // bytes of the view in file
+	done    bool     // no more progress: written is final
+	refs    int      // handles and the fill itself; file closes at 0
+}
+
+// fillLead is how far ahead of a fill a read waits for it rather than
+// rendering itself.
+const fillLead = 64 << 20
+
+func (fl *viewFill) start(tmp *os.File) error {
+	fd, err := unix.Dup(int(tmp.Fd()))
+	if err != nil {
+		return err
+	}
+	fl.mu.Lock()
+	fl.file = os.NewFile(uintptr(fd), tmp.Name())
+	fl.mu.Unlock()
+	return nil
+}
+
+func (fl *viewFill) progress(n int) {
+	fl.mu.Lock()
+	fl.written += int64(n)
+	fl.mu.Unlock()
+	fl.cond.Broadcast()
+}
+
+// complete tells whether the whole view was written.
+func (fl *viewFill) complete() bool {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return fl.written == fl.size
+}
+
+// finish ends the fill: readers stop waiting; after a failure they render.
+func (fl *viewFill) finish(ok bool) {
+	fl.mu.Lock()
+	fl.done = true
+	if !ok {
+		fl.written = 0
+	}
+	fl.mu.Unlock()
+	fl.cond.Broadcast()
+	fl.release()
+}
+
+// release drops a reference; the last closes the file.
+func (fl *viewFill) release() {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if fl.refs--; fl.refs == 0 && fl.file != nil {
+		fl.file.Close()
+		fl.file = nil
+	}
+}
+
+// readAt reads p at off from the bytes the fill has written, waiting for a
+// fill that is at most fillLead behind; false means render it instead.
+func (fl *viewFill) readAt(p []byte, off int64) (int, bool) {
+	want := min(off+int64(len(p)), fl.size)
+	if want <= off {
+		return 0, true // at or past the end
+	}
+	fl.mu.Lock()
+	for !fl.done && fl.written < want && off < fl.written+fillLead {
+		fl.cond.Wait()
+	}
+	file, ok := fl.file, fl.written >= want
+	fl.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	// The reader's reference keeps file open.
+	n, err := file.ReadAt(p[:want-off], off)
+	return n, err == nil
+}
+
+// progressWriter tells a fill's readers about each write.
+type progressWriter struct {
+	w  io.Writer
+	fl *viewFill
+}
+
+func (pw progressWriter) Write(p []byte) (int, error) {
+	n, err := pw.w.Write(p)
+	pw.fl.progress(n)
+	return n, err
 }
 
 // Drain stops accepting writes (new write handles and ingests get EROFS) and

@@ -214,7 +214,7 @@ func (n *viewNode) openRead(sn *store.Snapshot) *viewHandle {
 	if f.views != nil && n.size >= f.opt.ViewCacheMin {
 		key := f.viewKey(n)
 		if file = f.views.Open(key, n.size); file == nil {
-			f.fillView(n, key)
+			h.fill = f.fillView(n, key)
 		}
 	}
 	n.mu.Lock()
@@ -261,6 +261,7 @@ type viewHandle struct {
 	// passthrough: the kernel reads file itself (PassthroughFd); file is
 	// the node's backing, shared with its other passthrough handles.
 	passthrough bool
+	fill        *viewFill // the view cache fill started or joined by a miss
 }
 
 var (
@@ -279,6 +280,12 @@ func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 			return nil, translateError(h.fsys.log, "read", h.snap.Name(), err)
 		}
 		return fuse.ReadResultData(dest[:n]), 0
+	}
+	if h.fill != nil {
+		if n, ok := h.fill.readAt(dest, off); ok {
+			h.fsys.served.fillReads.Add(1)
+			return fuse.ReadResultData(dest[:n]), 0
+		}
 	}
 	n, err := h.snap.ReadAt(h.view, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -299,6 +306,9 @@ func (h *viewHandle) PassthroughFd() (int, bool) {
 
 func (h *viewHandle) Release(ctx context.Context) syscall.Errno {
 	h.snap.Release()
+	if h.fill != nil {
+		h.fill.release()
+	}
 	n := h.node
 	if n == nil {
 		return 0

@@ -81,8 +81,14 @@ func TestViewCacheHitServesSameBytes(t *testing.T) {
 	for i, v := range []store.View{store.ViewCSV, store.ViewParquet} {
 		p := filepath.Join(m.mnt, "ES_1min"+v.Ext())
 		want := snapshotBytes(t, m.st, "ES_1min", v)
+		fromFill := m.fsys.ViewServing().FillReads
 		if got := readView(t, p); !bytes.Equal(got, want) {
 			t.Fatalf("%s miss: %d bytes differ from the snapshot's %d", v.Ext(), len(got), len(want))
+		}
+		// The miss read what the fill it started wrote, not a second
+		// rendering.
+		if m.fsys.ViewServing().FillReads == fromFill {
+			t.Errorf("%s miss: no read served from the fill: %+v", v.Ext(), m.fsys.ViewServing())
 		}
 		waitFills(t, vc, int64(i+1))
 		before := m.fsys.ViewServing()

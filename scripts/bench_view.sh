@@ -11,20 +11,23 @@
 #                cache in the background); fresh mount each run
 #   hit          the same mount after the fill: served from the cache file by
 #                FUSE passthrough
-#   hit_remount  a new mount: the first open reads the cache file whole once
-#                to check its CRC32C, then serves it by passthrough
+#   hit_remount  a new mount, its first open of the view: served from the
+#                cache file by passthrough
 #   hit_pread    a mount with --no-passthrough: the cache file read by bcfs
 # The peer, cat of the local copy (bcfs export of the same view), runs right
 # after each bcfs run; medians of RUNS, ratio = bcfs / peer seconds.
 #
+# For scripts/bench.sh each case is also a line
+#   RESULT view_cache_VIEW_CASE BCFS_S PEER_S - - RUNS s BYTES
+#
 # Needs root and /dev/fuse (mount, drop_caches), go.
-# Environment: BENCH_DIR (work dir, default mktemp -d /tmp/bcfs-benchview.XXXX),
-# KEEP=1 (keep it), RUNS (default 3), BCFS (a prebuilt binary; default: go
-# build of the repo), STORE (an existing store with dataset big: skips the
-# data generation and ingest).
+# Environment: ROWS (when no argument; default 12000000), BENCH_DIR (work
+# dir, default mktemp -d /tmp/bcfs-benchview.XXXX), KEEP=1 (keep it), RUNS
+# (default 3), BCFS (a prebuilt binary; default: go build of the repo), STORE
+# (an existing store with dataset big: skips the data generation and ingest).
 set -euo pipefail
 
-ROWS=${1:-12000000}
+ROWS=${1:-${ROWS:-12000000}}
 RUNS=${RUNS:-3}
 die() { echo "bench_view: $*" >&2; exit 1; }
 [[ $ROWS =~ ^[0-9]+$ && $ROWS -ge 100 ]] || die "ROWS must be an integer >= 100, got '$ROWS'"
@@ -106,16 +109,18 @@ wait_fill() {
 	die "the view cache holds no $1-byte file after 5 minutes (log: $W/mount.log)"
 }
 
-ROWS_OUT=()
-# measure VIEW CASE PREP: RUNS pairs of (PREP; drop caches; cat the mounted
-# view) and (drop caches; cat the local copy); records the medians.
+ROWS_OUT=() RESULTS=()
+# measure VIEW CASE PREP [AFTER]: RUNS pairs of (PREP; drop caches; cat the
+# mounted view; AFTER, untimed) and (drop caches; cat the local copy);
+# records the medians.
 measure() {
-	local view=$1 kase=$2 prep=$3 i
+	local view=$1 kase=$2 prep=$3 after=${4:-:} i
 	: >"$W/b" && : >"$W/p"
 	for ((i = 1; i <= RUNS; i++)); do
 		$prep
 		drop_caches
 		seconds cat "$MNT/big.$view" >>"$W/b"
+		$after
 		drop_caches
 		seconds cat "$W/local.$view" >>"$W/p"
 	done
@@ -125,6 +130,7 @@ measure() {
 	ROWS_OUT+=("$(awk -v v="$view" -v k="$kase" -v b="$b" -v p="$p" -v s="$size" -v n="$RUNS" 'BEGIN {
 		printf "%-8s %-12s %8.3f %8.3f %6.2f %10.0f %10.0f %5d", v, k, b, p, b / p, s / b / 1e6, s / p / 1e6, n }')")
 	echo "bench_view: $view $kase: bcfs $(tr '\n' ' ' <"$W/b")s, peer $(tr '\n' ' ' <"$W/p")s"
+	RESULTS+=("RESULT view_cache_${view}_$kase $b $p - - $RUNS s $size")
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -150,8 +156,9 @@ fi
 for view in csv parquet; do
 	size=$(stat -c %s "$W/local.$view")
 	miss_prep() { unmount_store && rm -rf "$VC" && mount_store; }
-	measure "$view" miss miss_prep
-	wait_fill "$size"
+	# The fill finishes (and syncs) before the peer reads.
+	filled() { wait_fill "$size"; }
+	measure "$view" miss miss_prep filled
 	cmp "$MNT/big.$view" "$W/local.$view" || die "big.$view through the mount differs from bcfs export"
 	measure "$view" hit :
 	grep -q "served without FUSE passthrough" "$W/mount.log" && echo "bench_view: note: the kernel refused passthrough (see $W/mount.log)"
@@ -169,4 +176,5 @@ printf '%-8s %-12s %8s %8s %6s %10s %10s %5s\n' view case bcfs_s peer_s ratio bc
 printf '%s\n' "${ROWS_OUT[@]}"
 echo "cold reads (page cache dropped before each); peer = cat of a local file with the same bytes."
 echo "miss: fresh mount, empty view cache (renders); hit: same mount after the background fill (passthrough);"
-echo "hit_remount: new mount, first open checks the file's CRC32C; hit_pread: --no-passthrough."
+echo "hit_remount: new mount, then the first open (passthrough); hit_pread: --no-passthrough."
+printf '%s\n' "${RESULTS[@]}"
