@@ -16,6 +16,24 @@
 //     notification blocks on the folder lock of the request it follows.
 //   - Pinned version: a read handle pins the version of its inode at open
 //     and reads it to the end, whatever commits meanwhile.
+//   - View cache (Options.ViewCache, package cache): whole rendered views on
+//     disk, keyed by store, dataset, version, commit time, view kind, size
+//     and the bcfs binary, so an open never gets another version's bytes.
+//     An open that finds its view there reads the file: by FUSE passthrough
+//     (the kernel reads the file itself; probed at mount, off with
+//     NoPassthrough), else by pread. An open that misses starts (or joins)
+//     a background fill of the cache and reads what the fill has written,
+//     rendering itself only what lies far ahead of it. A handle keeps its
+//     file descriptor, so eviction never disturbs an open view.
+//   - Inode modes: the kernel fails (EIO) a passthrough open of an inode
+//     that has other open files in cached mode, and any non-passthrough
+//     open of an inode that has passthrough files. A view inode therefore
+//     counts its passthrough and other read handles (viewNode) and gives
+//     passthrough only when no other read handle is open, and every later
+//     read open shares the backing file while one is. An open for writing
+//     of an inode that passthrough readers hold answers ESTALE after moving
+//     the view's name to a new inode number (moveAside): the kernel looks
+//     the name up again and opens the new inode; the readers keep theirs.
 //   - Write handle: an open-for-write of a view. Until it writes or
 //     truncates it reads the committed bytes of the version it opened
 //     (O_RDWR opens by spreadsheets); the first write of a handle that did

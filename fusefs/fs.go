@@ -216,6 +216,7 @@ type viewCounters struct {
 	passthroughReads atomic.Int64
 	// fillReads counts reads of missed views served from the fill.
 	fillReads atomic.Int64
+	open      atomic.Int64 // read handles of views open now
 }
 
 // ViewServing says how this mount serves views: whether the kernel takes
@@ -227,13 +228,15 @@ type ViewServing struct {
 	RenderedOpens                int64
 	PassthroughReads             int64
 	FillReads                    int64
+	OpenReads                    int64 // read handles open now
 }
 
 // ViewServing returns the counters of view opens.
 func (f *FS) ViewServing() ViewServing {
 	return ViewServing{Passthrough: f.passthrough.Load(), PassthroughOpens: f.served.passthrough.Load(),
 		PreadOpens: f.served.pread.Load(), RenderedOpens: f.served.rendered.Load(),
-		PassthroughReads: f.served.passthroughReads.Load(), FillReads: f.served.fillReads.Load()}
+		PassthroughReads: f.served.passthroughReads.Load(), FillReads: f.served.fillReads.Load(),
+		OpenReads: f.served.open.Load()}
 }
 
 // probePassthrough tells whether the kernel takes a backing file of the

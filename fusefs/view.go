@@ -219,6 +219,7 @@ func (n *viewNode) openRead(sn *store.Snapshot) *viewHandle {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	f.served.open.Add(1)
 	defer func() {
 		switch {
 		case h.passthrough:
@@ -313,6 +314,7 @@ func (h *viewHandle) Release(ctx context.Context) syscall.Errno {
 	if n == nil {
 		return 0
 	}
+	h.fsys.served.open.Add(-1)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if h.passthrough {
