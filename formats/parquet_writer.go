@@ -117,7 +117,10 @@ func (w *PartitionWriter) Write(b *Batch) error {
 			continue
 		}
 		if w.pending == nil {
-			w.pending = NewBatch(w.schema, w.rowGroupRows)
+			// Sized for the rows at hand: a small partition (a day of
+			// bars, a short vendor file) must not allocate and clear a
+			// whole row group's columns; later writes grow it.
+			w.pending = NewBatch(w.schema, min(n-lo, w.rowGroupRows))
 		}
 		take := min(n-lo, w.rowGroupRows-w.pending.Len())
 		w.pending.AppendRange(b, lo, lo+take)
