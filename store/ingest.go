@@ -108,6 +108,18 @@ type batchSource interface {
 // manifest to commit (nil when nothing changes) and the partition files it
 // wrote (to remove if the commit does not happen).
 func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt IngestOptions, head *metastore.Manifest) (*IngestResult, *metastore.Manifest, []string, error) {
+	p, dec, err := s.openInput(name, srcPath, opt, head)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer dec.Close()
+	return s.build(ctx, p, inputSource{dec}, dec.Stats)
+}
+
+// openInput resolves an ingest's settings against head (nil for a new
+// dataset) and opens the decoder of srcPath; closing the decoder closes the
+// file.
+func (s *Store) openInput(name, srcPath string, opt IngestOptions, head *metastore.Manifest) (*plan, formats.Decoder, error) {
 	settings := metastore.DefaultSettings()
 	if head != nil {
 		settings = head.Settings
@@ -124,30 +136,30 @@ func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt Ingest
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return nil, nil, nil, badInput(fmt.Errorf("timezone %q: %w", tz, err))
+		return nil, nil, badInput(fmt.Errorf("timezone %q: %w", tz, err))
 	}
 	ohlc := settings.OHLCCheck
 	if opt.OHLCCheck != "" {
 		ohlc = opt.OHLCCheck
 	}
 	if ohlc != string(formats.OHLCReject) && ohlc != string(formats.OHLCWarn) {
-		return nil, nil, nil, badInput(fmt.Errorf("ohlc check %q: want reject or warn", ohlc))
+		return nil, nil, badInput(fmt.Errorf("ohlc check %q: want reject or warn", ohlc))
 	}
 	if a := formats.Ambiguous(opt.Ambiguous); a != "" && a != formats.AmbiguousRaise && a != formats.AmbiguousInfer {
-		return nil, nil, nil, badInput(fmt.Errorf("ambiguous %q: want raise or infer", opt.Ambiguous))
+		return nil, nil, badInput(fmt.Errorf("ambiguous %q: want raise or infer", opt.Ambiguous))
 	}
 	strategy, err := dedupmerge.ParseStrategy(settings.Dedup)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	f, err := os.Open(srcPath)
 	if err != nil {
-		return nil, nil, nil, badInput(err)
+		return nil, nil, badInput(err)
 	}
-	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, nil, nil, err
+		f.Close()
+		return nil, nil, err
 	}
 	dopt := formats.Options{File: opt.Source, Symbol: path.Base(name),
 		Provider: strings.ToLower(strings.TrimSpace(opt.Provider)), Location: loc,
@@ -166,13 +178,27 @@ func (s *Store) ingestOnce(ctx context.Context, name, srcPath string, opt Ingest
 	}
 	dec, err := formats.Open(in, info.Size(), dopt)
 	if err != nil {
-		return nil, nil, nil, badInput(err)
+		f.Close()
+		return nil, nil, badInput(err)
 	}
-	defer dec.Close()
 	p := &plan{name: name, dir: s.datasetDir(name), opt: opt, head: head, settings: settings,
 		policy:   dedupmerge.Policy{Strategy: strategy, Preference: settings.ProviderPreference},
 		ohlcWarn: ohlc == string(formats.OHLCWarn)}
-	return s.build(ctx, p, inputSource{dec}, dec.Stats)
+	return p, fileDecoder{dec, f}, nil
+}
+
+// fileDecoder is a decoder that closes its file too.
+type fileDecoder struct {
+	formats.Decoder
+	f *os.File
+}
+
+func (d fileDecoder) Close() error {
+	err := d.Decoder.Close()
+	if ferr := d.f.Close(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // inputSource marks every error of a decoder as the input's fault.
