@@ -26,6 +26,9 @@ type ingestOptions struct {
 	DryRun    bool
 	JSON      bool
 	Jobs      int
+	// FilesPerCommit bounds the files of one dataset merged in one commit
+	// (0: store.DefaultBatchFiles, within the memory bound).
+	FilesPerCommit int
 }
 
 func newIngestCommand(g *globalOptions) *cli.Command {
@@ -38,8 +41,13 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			"or by the file's base name without extension (AAPL.csv -> AAPL). A file that fails " +
 			"leaves its dataset untouched; the command then exits 1 after trying the others. " +
 			"A folder DIR ingests every CSV/Parquet file below it, named after its path " +
-			"(DIR/yahoo/AAPL.csv -> yahoo/AAPL); different datasets ingest in parallel (--jobs), " +
-			"the files of one dataset one after another.\n\n" +
+			"(DIR/yahoo/AAPL.csv -> yahoo/AAPL); different datasets ingest in parallel (--jobs).\n\n" +
+			"Several files of one dataset are each decoded and validated on their own, then the good ones " +
+			"merge in one commit (one version; a group of up to --files-per-commit files, or fewer when " +
+			"their rows would pass a quarter of --ingest-buffer-mb). The result is what ingesting them one " +
+			"after another in the order given would leave: the preferred provider wins, then the later file. " +
+			"A bad file is named with its line, column and value, changes nothing, and the others still " +
+			"commit; the command then exits 1.\n\n" +
 			examples("bcfs ingest ES_1min.csv                        # merges into dataset ES_1min",
 				"bcfs ingest --dataset yahoo/AAPL ~/Downloads/AAPL.csv",
 				"bcfs ingest ES_today.csv --dry-run --json        # the report, nothing committed",
@@ -54,6 +62,7 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate and merge, print the report, commit nothing", Destination: &o.DryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print reports as JSON", Destination: &o.JSON},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "ingest up to `N` datasets at once", Destination: &o.Jobs},
+			&cli.IntFlag{Name: "files-per-commit", Usage: "merge up to `N` files of one dataset in one commit (0: as many as memory allows; 1: a version per file)", Destination: &o.FilesPerCommit},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"bcfs/formats"
 	"bcfs/store"
 )
 
@@ -83,10 +86,12 @@ func ingestable(base string) bool {
 	return false
 }
 
-// runIngestParallel ingests files and folders: the files of one dataset one
-// after another in the order given, different datasets in up to jobs
-// goroutines at once. Every failure is printed with its file; the others
-// still commit, and the command then exits 1.
+// runIngestParallel ingests files and folders: different datasets in up to
+// jobs goroutines at once; the files of one dataset in the order given,
+// each decoded and validated on its own, the good ones merged in one
+// commit per group of up to o.FilesPerCommit files (store.IngestFiles).
+// Every failure is printed with its file; the others still commit, and
+// the command then exits 1.
 func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args []string, jobs int) error {
 	files, failed := ingestInputs(args, o.Dataset)
 	for _, err := range failed {
@@ -94,6 +99,9 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 	}
 	if len(files) == 0 && len(failed) == 0 {
 		return usageError{fmt.Errorf("ingest: no CSV or Parquet file in %s", strings.Join(args, ", "))}
+	}
+	if o.FilesPerCommit < 0 {
+		return usageError{fmt.Errorf("ingest: --files-per-commit %d: want 1 or more (0: as many as memory allows)", o.FilesPerCommit)}
 	}
 	st, err := openStore(g, store.Options{})
 	if err != nil {
@@ -115,11 +123,20 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 	}
 	jobs = min(jobs, len(order))
 	var (
-		mu    sync.Mutex // serializes output and failed
+		mu    sync.Mutex // serializes output, failed and fatal
 		next  atomic.Int64
 		wg    sync.WaitGroup
 		fatal error
 	)
+	iopt := store.IngestOptions{Provider: o.Provider, Timezone: o.Timezone, OHLCCheck: o.OHLCCheck,
+		Ambiguous: o.Ambiguous, DryRun: o.DryRun}
+	fail := func(f string, err error) {
+		if !strings.Contains(err.Error(), f) {
+			err = fmt.Errorf("%s: %w", f, err)
+		}
+		fmt.Fprintf(c.App.ErrWriter, "bcfs: %v\n", err)
+		failed = append(failed, err)
+	}
 	one := func(name, f string) {
 		var done atomic.Int64
 		stop := func() {}
@@ -130,21 +147,40 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 			}
 			stop = startProgress(c.App.ErrWriter, "ingest "+f, size, &done)
 		}
-		res, err := st.Ingest(c.Context, name, f, store.IngestOptions{Source: f, Provider: o.Provider,
-			Timezone: o.Timezone, OHLCCheck: o.OHLCCheck, Ambiguous: o.Ambiguous, DryRun: o.DryRun, Progress: &done})
+		opt := iopt
+		opt.Source, opt.Progress = f, &done
+		res, err := st.Ingest(c.Context, name, f, opt)
 		stop()
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
-			if !strings.Contains(err.Error(), f) {
-				err = fmt.Errorf("%s: %w", f, err)
-			}
-			fmt.Fprintf(c.App.ErrWriter, "bcfs: %v\n", err)
-			failed = append(failed, err)
+			fail(f, err)
 			return
 		}
 		if err := printReport(c.App.Writer, res, o.JSON); err != nil && fatal == nil {
 			fatal = err
+		}
+	}
+	many := func(name string, paths []string) {
+		err := st.IngestFiles(c.Context, name, paths, store.BatchOptions{IngestOptions: iopt, MaxFiles: o.FilesPerCommit},
+			func(gr store.GroupResult) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, f := range gr.Files {
+					if f.Err != nil {
+						fail(f.File, f.Err)
+					}
+				}
+				if err := printGroupReport(c.App.Writer, name, gr, o.JSON); err != nil && fatal == nil {
+					fatal = err
+				}
+			})
+		if err != nil {
+			mu.Lock()
+			if fatal == nil {
+				fatal = err
+			}
+			mu.Unlock()
 		}
 	}
 	for w := 0; w < jobs; w++ {
@@ -156,8 +192,10 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 				if i >= len(order) || c.Context.Err() != nil {
 					return
 				}
-				for _, f := range byName[order[i]] {
-					one(order[i], f)
+				if paths := byName[order[i]]; len(paths) == 1 {
+					one(order[i], paths[0])
+				} else {
+					many(order[i], paths)
 				}
 			}
 		}()
@@ -174,4 +212,74 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 	default:
 		return reported{fmt.Errorf("%d of %d files failed: %w", len(failed), len(files), errors.Join(failed...))}
 	}
+}
+
+// printGroupReport prints what became of the files of one commit of
+// IngestFiles: a line per good file (as printReport's first line, saying
+// how many files the commit merged), then the commit's report once. A
+// group of one file prints exactly printReport's report.
+func printGroupReport(w io.Writer, name string, gr store.GroupResult, asJSON bool) error {
+	res := gr.Commit
+	if res == nil {
+		return nil // every file failed, each already printed
+	}
+	good := 0
+	for _, f := range gr.Files {
+		if f.Err == nil {
+			good++
+		}
+	}
+	if len(gr.Files) == 1 {
+		r := *res
+		r.Source = gr.Files[0].File
+		return printReport(w, &r, asJSON)
+	}
+	if asJSON {
+		type file struct {
+			File  string        `json:"file"`
+			Input formats.Stats `json:"input"`
+			Error string        `json:"error,omitempty"`
+		}
+		doc := struct {
+			*store.IngestResult
+			Files []file `json:"files"`
+		}{IngestResult: res}
+		for _, f := range gr.Files {
+			e := ""
+			if f.Err != nil {
+				e = f.Err.Error()
+			}
+			doc.Files = append(doc.Files, file{f.File, f.Input, e})
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	verb := "committed version"
+	switch {
+	case res.DryRun:
+		verb = "dry run, would change version"
+	case !res.Committed:
+		verb = "no change, still version"
+	}
+	for _, f := range gr.Files {
+		if f.Err == nil {
+			fmt.Fprintf(w, "%s -> %s: %s %d (one commit of %d files)\n  rows read %d (skipped empty %d)\n",
+				f.File, name, verb, res.Version, good, f.Input.Rows, f.Input.SkippedEmpty)
+		}
+	}
+	r := res.Report
+	fmt.Fprintf(w, "%s: %d files, version %d: rows read %d (skipped empty %d), added %d, replaced %d, duplicates removed %d, conflicts resolved %d\n",
+		name, good, res.Version, res.Input.Rows, res.Input.SkippedEmpty, r.RowsAdded, r.RowsReplaced, r.DuplicatesRemoved, r.ConflictsResolved)
+	fmt.Fprintf(w, "  original_count %d, final_count %d, duplicate ratio %.1f%%\n", r.OriginalCount, r.FinalCount, 100*r.DuplicateRatio)
+	if res.Input.OHLCViolations > 0 {
+		fmt.Fprintf(w, "  warning: %d rows violate OHLC consistency (accepted: ohlc-check warn)\n", res.Input.OHLCViolations)
+	}
+	if r.Warning != "" {
+		fmt.Fprintf(w, "  warning: %s\n", r.Warning)
+	}
+	return nil
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLIIngestDirParallel ingests a folder of real yfinance files (sub-folders
@@ -121,5 +123,92 @@ func TestCLIIngestDirParallel(t *testing.T) {
 	got, _, _ := bcfs(t, par, "export", filepath.ToSlash(strings.TrimSuffix(first, ".csv")))
 	if !strings.Contains(got, ".7") {
 		t.Fatal("the second folder's file did not merge after the first")
+	}
+}
+
+// TestCLIIngestBatchesAgree ingests days of vendor drops (dayNN/sK.csv:
+// four datasets of six overlapping, conflicting files each, one file bad)
+// three ways: one file after another (--jobs 1 --files-per-commit 1), one
+// commit per dataset on one worker (--jobs 1), and on four workers
+// (--jobs 4). The exports must be byte-identical, the bad file named with
+// its line and value in each, its rows absent, every good file reported,
+// and the batched version's log naming its files.
+func TestCLIIngestBatchesAgree(t *testing.T) {
+	in := t.TempDir()
+	var days []string
+	hdr := "timestamp,open,high,low,close,volume,symbol,provider\n"
+	providers := []string{"yahoo", "barchart", "ibkr", "yahoo", "", "barchart"}
+	var bad string
+	for d := 0; d < 6; d++ {
+		day := filepath.Join(in, fmt.Sprintf("day%02d", d))
+		days = append(days, day)
+		if err := os.MkdirAll(day, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for s := 0; s < 4; s++ {
+			var b strings.Builder
+			b.WriteString(hdr)
+			for k := 0; k < 40; k++ {
+				// Each day covers 40 days from 10*d: consecutive days
+				// overlap by 30, with other prices and providers.
+				ts := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 10*d+k)
+				p := providers[(d+k+s)%len(providers)]
+				fmt.Fprintf(&b, "%s,%d,%d,%d,%d.5,%d,S%d,%s\n", ts.Format("2006-01-02"), 10+d, 20+d, 5, 10+d, 100*d+k, s, p)
+			}
+			if d == 3 && s == 2 {
+				b.WriteString("2025-06-01,1,2,0.5,x1.5,10,S2,yahoo\n")
+				bad = filepath.Join(day, "s2.csv")
+			}
+			if err := os.WriteFile(filepath.Join(day, fmt.Sprintf("s%d.csv", s)), []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var exports [3][4]string
+	for i, flags := range [][]string{{"--jobs", "1", "--files-per-commit", "1"}, {"--jobs", "1"}, {"--jobs", "4"}} {
+		st := filepath.Join(t.TempDir(), "st")
+		out, errOut, code := bcfs(t, st, append(append([]string{"ingest"}, flags...), days...)...)
+		if code != 1 {
+			t.Fatalf("%v: exit %d, want 1 (a bad file)\n%s%s", flags, code, out, errOut)
+		}
+		if !strings.Contains(errOut, bad+":42:") || !strings.Contains(errOut, "x1.5") || strings.Count(errOut, "bcfs: ") != 1 {
+			t.Fatalf("%v: stderr does not name the bad file, line and value once:\n%s", flags, errOut)
+		}
+		if n := strings.Count(out, "committed version") + strings.Count(out, "no change, still version"); n != 23 {
+			t.Fatalf("%v: %d files reported merged, want 23:\n%s", flags, n, out)
+		}
+		for s := 0; s < 4; s++ {
+			got, errOut, code := bcfs(t, st, "export", fmt.Sprintf("s%d", s))
+			if code != 0 {
+				t.Fatalf("%v: %s", flags, errOut)
+			}
+			if n := strings.Count(got, "\n"); n != 1+90 {
+				t.Fatalf("%v: s%d has %d lines, want 91", flags, s, n)
+			}
+			exports[i][s] = got
+		}
+		if strings.Contains(exports[i][2], "2025-06-01") {
+			t.Fatalf("%v: the bad file's rows landed", flags)
+		}
+		log, _, _ := bcfs(t, st, "log", "s0")
+		versions := strings.Count(log, "\n") - 1
+		switch i {
+		case 0:
+			if versions != 6 {
+				t.Fatalf("one after another made %d versions of s0, want 6:\n%s", versions, log)
+			}
+		default:
+			if versions != 1 || !strings.Contains(log, "day00/s0.csv and 5 more files") {
+				t.Fatalf("%v: want one version naming its files:\n%s", flags, log)
+			}
+		}
+	}
+	for s := 0; s < 4; s++ {
+		if exports[1][s] != exports[0][s] || exports[2][s] != exports[0][s] {
+			t.Fatalf("s%d: the exports differ:\none after another:\n%s\n--jobs 1:\n%s\n--jobs 4:\n%s", s, exports[0][s], exports[1][s], exports[2][s])
+		}
+	}
+	if !strings.Contains(exports[0][0], ",ibkr\n") || !strings.Contains(exports[0][0], ",barchart\n") {
+		t.Fatalf("no provider conflicts in the data:\n%s", exports[0][0])
 	}
 }

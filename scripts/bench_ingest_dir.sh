@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
-# scripts/bench_ingest_dir.sh — `bcfs ingest DIR` of many small vendor files:
-# one after another (--jobs 1, the peer) against parallel (--jobs N, default
-# the number of cores), each into a fresh store, medians of RUNS runs, ratio
-# printed. The files are real yfinance daily CSVs from /work/shared/data,
-# copied under FILES distinct names into sub-folders (one dataset each).
+# scripts/bench_ingest_dir.sh — `bcfs ingest` of many small vendor files:
+# one after another (--jobs 1 --files-per-commit 1: each file decoded,
+# merged and committed before the next, the peer) against the default
+# (datasets in parallel, --jobs N = the number of cores, and the files of
+# one dataset validated one by one and merged in one commit), each into a
+# fresh store, medians of RUNS runs, ratio printed. The files are real
+# yfinance daily CSVs from /work/shared/data, FILES copies in all.
 #
-#   scripts/bench_ingest_dir.sh               # 500 files, 3 runs
+# SHAPE=days (default): DAYS folders day00..dayNN, each holding the same
+#   FILES/DAYS names s0.csv, s1.csv, ... (a vendor's daily drop): FILES/DAYS
+#   datasets of DAYS files each, overlapping and conflicting (later wins).
+# SHAPE=symbols: one folder, FILES distinct names in 10 sub-folders: FILES
+#   datasets of one file each (nothing to merge; parallelism only).
+#
+# After the last run of each mode every dataset is exported: the two modes
+# must give byte-identical exports, and every file must be reported merged.
+#
+#   scripts/bench_ingest_dir.sh                 # 500 files, 50 days x 10 datasets, 3 runs
+#   SHAPE=symbols scripts/bench_ingest_dir.sh   # 500 datasets of one file
 #   FILES=100 RUNS=1 JOBS=4 scripts/bench_ingest_dir.sh
 set -euo pipefail
 FILES=${FILES:-500}
 RUNS=${RUNS:-3}
 JOBS=${JOBS:-$(nproc)}
+SHAPE=${SHAPE:-days}
+DAYS=${DAYS:-50}
 DATA=${DATA:-/work/shared/data/yfinance/tests/data}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 W=${BENCH_DIR:-/tmp/bcfs-bench-ingest-dir}
@@ -18,39 +32,77 @@ rm -rf "$W" && mkdir -p "$W/in"
 BCFS=${BCFS:-$W/bcfs}
 [[ -n ${BCFS_PREBUILT:-} ]] || (cd "$REPO" && go build -o "$BCFS" .)
 
-mapfile -t src < <(ls "$DATA"/*.csv | sort)
-((${#src[@]} > 0)) || { echo "bench_ingest_dir: no CSV in $DATA" >&2; exit 1; }
-for ((i = 0; i < FILES; i++)); do
-  f=${src[i % ${#src[@]}]}
-  d=$W/in/v$((i % 10))
-  mkdir -p "$d"
-  cp "$f" "$d/F$i-$(basename "$f")"
-done
-echo "input: $FILES files, $(du -sh "$W/in" | cut -f1), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+mapfile -t src < <(ls "$DATA"/*-1d-*.csv | sort)
+((${#src[@]} > 0)) || { echo "bench_ingest_dir: no daily CSV in $DATA" >&2; exit 1; }
+args=()
+case $SHAPE in
+days)
+  ((FILES % DAYS == 0)) || { echo "bench_ingest_dir: FILES=$FILES is not a multiple of DAYS=$DAYS" >&2; exit 1; }
+  per=$((FILES / DAYS))
+  for ((d = 0; d < DAYS; d++)); do
+    dir=$(printf '%s/in/day%03d' "$W" "$d")
+    mkdir -p "$dir"
+    args+=("$dir")
+    for ((s = 0; s < per; s++)); do
+      cp "${src[(d * per + s) % ${#src[@]}]}" "$dir/s$s.csv"
+    done
+  done
+  datasets=$per
+  ;;
+symbols)
+  for ((i = 0; i < FILES; i++)); do
+    f=${src[i % ${#src[@]}]}
+    d=$W/in/v$((i % 10))
+    mkdir -p "$d"
+    cp "$f" "$d/F$i-$(basename "$f")"
+  done
+  args=("$W/in")
+  datasets=$FILES
+  ;;
+*) echo "bench_ingest_dir: SHAPE=$SHAPE: want days or symbols" >&2; exit 1 ;;
+esac
+echo "input: $FILES files in $datasets datasets ($SHAPE), $(du -sh "$W/in" | cut -f1), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# run JOBS: seconds of one ingest of the folder into a fresh store.
+# run NAME FLAGS...: seconds of one ingest of the input into the fresh
+# store $W/NAME; every file must be reported merged (committed, or no
+# change when a file repeats what the dataset holds).
 run() {
-  rm -rf "$W/store"
-  local t0 t1
+  local name=$1
+  shift
+  rm -rf "${W:?}/$name"
+  local t0 t1 n
   t0=$(date +%s.%N)
-  "$BCFS" --store "$W/store" ingest --jobs "$1" --ohlc-check warn "$W/in" > "$W/out" 2> "$W/err" ||
-    { cat "$W/err" >&2; echo "bench_ingest_dir: ingest --jobs $1 failed" >&2; exit 1; }
+  "$BCFS" --store "$W/$name" ingest --ohlc-check warn "$@" "${args[@]}" > "$W/$name.out" 2> "$W/$name.err" ||
+    { cat "$W/$name.err" >&2; echo "bench_ingest_dir: ingest $* failed" >&2; exit 1; }
   t1=$(date +%s.%N)
-  local n
-  n=$(grep -c "committed version" "$W/out")
-  ((n == FILES)) || { echo "bench_ingest_dir: $n of $FILES files committed" >&2; exit 1; }
+  n=$(grep -cE '^/.* -> .*: (committed version|no change, still version) ' "$W/$name.out")
+  ((n == FILES)) || { echo "bench_ingest_dir: $name: $n of $FILES files reported merged" >&2; exit 1; }
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# exports NAME: every dataset of store $W/NAME exported, one after another.
+exports() {
+  local ds
+  while read -r ds; do
+    "$BCFS" --store "$W/$1" export "$ds"
+  done < <(find "$W/$1/datasets" -name _log -type d | sed "s|^$W/$1/datasets/||; s|/_log$||" | sort)
+}
+
 seq_t=() par_t=()
 for ((r = 0; r < RUNS; r++)); do
-  seq_t+=("$(run 1)")
-  par_t+=("$(run "$JOBS")")
+  seq_t+=("$(run seq --jobs 1 --files-per-commit 1)")
+  par_t+=("$(run par --jobs "$JOBS")")
 done
+exports seq > "$W/seq.csv"
+exports par > "$W/par.csv"
+cmp -s "$W/seq.csv" "$W/par.csv" || { echo "bench_ingest_dir: the exports differ ($W/seq.csv, $W/par.csv)" >&2; exit 1; }
+rows=$(grep -vc '^timestamp' "$W/par.csv")
+((rows > 0)) || { echo "bench_ingest_dir: no rows exported" >&2; exit 1; }
 s=$(median "${seq_t[@]}") p=$(median "${par_t[@]}")
-printf 'sequential (--jobs 1): runs %s, median %.2f s\n' "${seq_t[*]}" "$s"
-printf 'parallel (--jobs %s):  runs %s, median %.2f s\n' "$JOBS" "${par_t[*]}" "$p"
-printf 'speedup sequential/parallel: %.2fx\n' "$(awk -v a="$s" -v b="$p" 'BEGIN { print a / b }')"
+echo "exports of both stores byte-identical: $(find "$W/par/datasets" -name _log -type d | wc -l) datasets, $rows rows"
+printf 'one after another (--jobs 1 --files-per-commit 1): runs %s, median %.2f s\n' "${seq_t[*]}" "$s"
+printf 'default (--jobs %s, one commit per dataset):       runs %s, median %.2f s\n' "$JOBS" "${par_t[*]}" "$p"
+printf 'speedup: %.2fx (load after: %s)\n' "$(awk -v a="$s" -v b="$p" 'BEGIN { print a / b }')" "$(cut -d' ' -f1-3 /proc/loadavg)"
 # For scripts/bench.sh: RESULT STEP BCFS PEER BCFS_RSS_KB PEER_RSS_KB RUNS.
 echo "RESULT ingest_dir $p $s - - $RUNS"
