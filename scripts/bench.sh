@@ -30,7 +30,8 @@
 # BCFS and PEER are medians (UNIT s, the default: seconds; B: bytes), "-" where
 # there is none; BYTES is the amount moved per run, for MB/s. The targets of
 # known steps live here (TARGET below). A sub-script gets BCFS (the binary),
-# BCFS_PREBUILT=1, RUNS, ROWS and a BENCH_DIR of its own in the environment.
+# BCFS_PREBUILT=1, RUNS, ROWS and a BENCH_DIR of its own in the environment,
+# and ROWS as its argument.
 #
 # Needs: go, node + npm (DuckDB comes from npm @duckdb/node-api, installed into
 # scripts/bench/node_modules with `npm ci` on first use), and GNU time at
@@ -219,12 +220,14 @@ report() {
 	echo "rows=$ROWS merge_rows=$MERGE_ROWS symbols=$SYMBOLS copy_files=$COPY_FILES runs=$RUNS cores=$(nproc) duckdb=$DUCK_VERSION"
 	echo "sections: $SECTIONS"
 	echo "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	printf '%-20s %10s %10s %7s %-16s %-6s %9s %9s %8s %8s %8s %8s %5s\n' \
+	local w
+	w=$(awk 'BEGIN { m = 20 } length($1) > m { m = length($1) } END { print m }' "$RESULTS")
+	printf "%-${w}s %10s %10s %7s %-16s %-6s %9s %9s %8s %8s %8s %8s %5s\n" \
 		step bcfs peer ratio target result bcfs_MB/s peer_MB/s bcfs_cpu peer_cpu bcfs_RSS peer_RSS runs
 	local s bv pv br pr bc pc runs unit bytes
 	while read -r s bv pv br pr bc pc runs unit bytes; do
 		awk -v s="$s" -v bv="$bv" -v pv="$pv" -v br="$br" -v pr="$pr" -v bc="$bc" -v pc="$pc" \
-			-v runs="$runs" -v unit="$unit" -v bytes="$bytes" \
+			-v runs="$runs" -v unit="$unit" -v bytes="$bytes" -v w="$w" \
 			-v spec="${TARGET[$s]:-}" -v ttxt="${TARGET_TXT[$s]:--}" '
 		function num(x) { return x != "-" && x != "" && x != "nan" }
 		function val(x) {
@@ -254,7 +257,7 @@ report() {
 					if (!ok) result = "MISS"
 				}
 			}
-			printf "%-20s %10s %10s %7s %-16s %-6s %9s %9s %8s %8s %8s %8s %5s\n", s, val(bv), val(pv),
+			printf "%-" w "s %10s %10s %7s %-16s %-6s %9s %9s %8s %8s %8s %8s %5s\n", s, val(bv), val(pv),
 				ratio == "" ? "-" : sprintf("%.2fx", ratio), ttxt, result, rate(bv), rate(pv),
 				cpu(bc), cpu(pc), mb(br), mb(pr), runs
 		}'
@@ -263,7 +266,7 @@ report() {
 	for x in "${SKIPPED[@]}"; do echo "$x"; done
 	echo
 	echo "peer of each step:"
-	for s in "${STEPS[@]}"; do printf '  %-20s %s\n' "$s" "${PEER_DESC[$s]}"; done
+	for s in "${STEPS[@]}"; do printf "  %-${w}s %s\n" "$s" "${PEER_DESC[$s]}"; done
 	echo "bcfs, peer: medians over the runs (s: wall seconds; MB: bytes, 10^6). ratio = bcfs/peer; result: PASS/MISS"
 	echo "against the target (x: ratio; RSS: bcfs peak RSS; GB/s: bcfs throughput). _cpu: user+system seconds;"
 	echo "_RSS: peak RSS; runs: bcfs/peer. On a loaded machine trust the cpu columns more than the wall ones."
@@ -369,7 +372,7 @@ run_sub() {
 	echo "bench: $sec: scripts/$name"
 	local out=$W/sub.$sec.out
 	if ! env BCFS="$BCFS" BCFS_PREBUILT=1 RUNS="$RUNS" ROWS="$ROWS" BENCH_DIR="$W/sub.$sec" \
-		"$@" bash "$script" >"$out" 2>&1 </dev/null; then
+		"$@" bash "$script" "$ROWS" >"$out" 2>&1 </dev/null; then
 		tail -n 20 "$out"
 		check_failed "scripts/$name failed (output above; KEEP=1 keeps $out)"
 		return
