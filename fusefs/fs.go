@@ -132,6 +132,14 @@ func NewFS(st *store.Store, opt Options) (*FS, error) {
 		filling: map[string]*viewFill{},
 		aside:   map[uint64]uint64{},
 	}
+	if f.views != nil {
+		st.SetViewCacheDoc(func() any {
+			return struct {
+				cache.ViewStats
+				ViewServing
+			}{f.views.Stats(), f.ViewServing()}
+		})
+	}
 	if opt.UID != nil {
 		f.uid = *opt.UID
 	}
@@ -223,12 +231,13 @@ type viewCounters struct {
 // passthrough, and the read opens served by passthrough, by pread of a
 // view cache file, and by rendering.
 type ViewServing struct {
-	Passthrough                  bool
-	PassthroughOpens, PreadOpens int64
-	RenderedOpens                int64
-	PassthroughReads             int64
-	FillReads                    int64
-	OpenReads                    int64 // read handles open now
+	Passthrough      bool  `json:"passthrough"`
+	PassthroughOpens int64 `json:"passthrough_opens"`
+	PreadOpens       int64 `json:"pread_opens"`
+	RenderedOpens    int64 `json:"rendered_opens"`
+	PassthroughReads int64 `json:"passthrough_reads"`
+	FillReads        int64 `json:"fill_reads"`
+	OpenReads        int64 `json:"open_reads"` // read handles open now
 }
 
 // ViewServing returns the counters of view opens.

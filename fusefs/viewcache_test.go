@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,6 +122,22 @@ func TestViewCacheHitServesSameBytes(t *testing.T) {
 	}
 	if s := vc.Stats(); s.Files != 2 || s.Hits != 2 {
 		t.Fatalf("view cache %+v", s)
+	}
+	var doc struct {
+		Hits      int64 `json:"hits"` // the chunk cache's
+		ViewCache struct {
+			Dir              string `json:"dir"`
+			Files            int    `json:"files"`
+			Hits             int64  `json:"hits"`
+			Passthrough      bool   `json:"passthrough"`
+			PassthroughOpens int64  `json:"passthrough_opens"`
+		} `json:"view_cache"`
+	}
+	if err := json.Unmarshal(readView(t, filepath.Join(m.mnt, ".metadata", "cache.json")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if v := doc.ViewCache; v.Dir != vc.Dir() || v.Files != 2 || v.Hits != 2 || v.Passthrough != m.fsys.ViewServing().Passthrough || (v.Passthrough && v.PassthroughOpens != 2) {
+		t.Fatalf(".metadata/cache.json view_cache %+v", v)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"bcfs/cache"
 	"bcfs/formats"
 	"bcfs/metastore"
 )
@@ -190,6 +191,17 @@ func (s *Store) MetadataDir(prefix string) (files, dirs []string, err error) {
 	return files, dirs, nil
 }
 
+// cacheDoc is .metadata/cache.json: the rendered-chunk cache's counters and,
+// in a mount with one, its view cache (SetViewCacheDoc).
+type cacheDoc struct {
+	cache.Stats
+	ViewCache any `json:"view_cache,omitempty"`
+}
+
+// SetViewCacheDoc makes .metadata/cache.json show what fn returns as
+// view_cache: the mount's cache of whole views (package fusefs).
+func (s *Store) SetViewCacheDoc(fn func() any) { s.viewCacheDoc.Store(&fn) }
+
 // MetadataDoc renders one .metadata/ document as indented JSON. A dataset's
 // document costs its head manifest and its last error, whatever the number
 // of datasets.
@@ -208,7 +220,11 @@ func (s *Store) MetadataDoc(name string) ([]byte, error) {
 			v = metastore.NewSummary(heads)
 		}
 	case DocCache:
-		v = s.chunks.Stats()
+		doc := cacheDoc{Stats: s.chunks.Stats()}
+		if fn := s.viewCacheDoc.Load(); fn != nil {
+			doc.ViewCache = (*fn)()
+		}
+		v = doc
 	case DocRefresh:
 		v = s.refreshDoc()
 	case DocErrors:

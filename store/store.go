@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"bcfs/cache"
@@ -73,6 +74,8 @@ type Store struct {
 	gcw *gcWorker // background garbage collection (nil when read-only)
 
 	versionEntries versionEntryCache // VersionEntry answers, by manifest identity
+
+	viewCacheDoc atomic.Pointer[func() any] // see SetViewCacheDoc
 
 	meta metaCaches // caches of .metadata/ (metadata.go)
 
