@@ -192,6 +192,9 @@ func groupLabel(files []string) string {
 	if len(files) == 1 {
 		return files[0]
 	}
+	if len(files) == 2 {
+		return files[0] + " and 1 more file"
+	}
 	return fmt.Sprintf("%s and %d more files", files[0], len(files)-1)
 }
 
