@@ -86,7 +86,7 @@ func newMountCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "view-cache-dir", Usage: "keep whole rendered views in `DIR` (default: the user's cache folder, bcfs/views); mounts may share it", Destination: &o.ViewCacheDir},
 			&cli.Float64Flag{Name: "view-cache-gb", Value: 4, Usage: "bound of the view cache in `GB`, least recently used views evicted first (0: no view cache)", Destination: &o.ViewCacheGB},
 			&cli.Int64Flag{Name: "view-cache-min-mb", Value: 64, Usage: "cache only views of at least `MB`", Destination: &o.ViewCacheMin},
-			&cli.BoolFlag{Name: "no-passthrough", Usage: "serve cached views through bcfs (pread) instead of FUSE passthrough", Destination: &o.NoPassthrough},
+			&cli.BoolFlag{Name: "no-passthrough", EnvVars: []string{"BCFS_NO_PASSTHROUGH"}, Usage: "serve cached views through bcfs (pread) instead of FUSE passthrough", Destination: &o.NoPassthrough},
 			&cli.StringFlag{Name: "cleanup-every", Usage: "run bcfs cleanup (the store's retention policies) every `DUR` (1d, 6h) in this process; off by default", Destination: &o.CleanupEvery},
 		}, s3MountFlags(g)...),
 		Action: func(c *cli.Context) error {

@@ -347,3 +347,42 @@ func TestViewCacheWriteWhilePassthroughReader(t *testing.T) {
 		t.Fatalf("reader opened before the writes: %d bytes, %v; want the old %d", len(got), err, len(old))
 	}
 }
+
+// TestViewCacheSharedByMounts: two mounts (two processes' worth of state)
+// of one store share a view cache folder: what one filled, the other serves.
+func TestViewCacheSharedByMounts(t *testing.T) {
+	m, vc := cachedMount(t, 1<<30, false, map[string]int{"ES_1min": 20000})
+	want := readView(t, filepath.Join(m.mnt, "ES_1min.csv"))
+	waitFills(t, vc, 1)
+
+	vc2, err := cache.OpenViews(vc.Dir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2 := openTestStore(t, m.st.Dir(), m.logs)
+	fsys2, err := NewFS(st2, Options{ViewCache: vc2, Logger: m.fsys.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt2 := filepath.Join(t.TempDir(), "mnt2")
+	if err := os.Mkdir(mnt2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv2, err := fsys2.Mount(mnt2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv2.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+		fsys2.Close()
+		st2.Close()
+	})
+	if got := readView(t, filepath.Join(mnt2, "ES_1min.csv")); !bytes.Equal(got, want) {
+		t.Fatalf("second mount: %d bytes, want %d", len(got), len(want))
+	}
+	if s := fsys2.ViewServing(); s.RenderedOpens != 0 || vc2.Stats().Hits != 1 {
+		t.Fatalf("second mount rendered instead of using the shared cache: %+v, %+v", s, vc2.Stats())
+	}
+}
