@@ -7,6 +7,8 @@
 #
 # Every read is `cat FILE >/dev/null` right after `echo 3 >
 # /proc/sys/vm/drop_caches`, so both sides read from disk. Cases per view:
+#   nocache      a mount without view cache (--view-cache-gb 0): every open
+#                renders, as before the cache
 #   miss         the view cache is empty: the open renders (and fills the
 #                cache in the background); fresh mount each run
 #   hit          the same mount after the fill: served from the cache file by
@@ -155,6 +157,8 @@ fi
 
 for view in csv parquet; do
 	size=$(stat -c %s "$W/local.$view")
+	nocache_mount() { mount_store --view-cache-gb 0; }
+	measure "$view" nocache nocache_mount
 	miss_prep() { unmount_store && rm -rf "$VC" && mount_store; }
 	# The fill finishes (and syncs) before the peer reads.
 	filled() { wait_fill "$size"; }
@@ -175,6 +179,7 @@ echo "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadav
 printf '%-8s %-12s %8s %8s %6s %10s %10s %5s\n' view case bcfs_s peer_s ratio bcfs_MBps peer_MBps runs
 printf '%s\n' "${ROWS_OUT[@]}"
 echo "cold reads (page cache dropped before each); peer = cat of a local file with the same bytes."
-echo "miss: fresh mount, empty view cache (renders); hit: same mount after the background fill (passthrough);"
+echo "nocache: --view-cache-gb 0 (renders every open); miss: fresh mount, empty view cache (renders once, into the cache);"
+echo "hit: same mount after the background fill (passthrough);"
 echo "hit_remount: new mount, then the first open (passthrough); hit_pread: --no-passthrough."
 printf '%s\n' "${RESULTS[@]}"
