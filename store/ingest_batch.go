@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 
 	"bcfs/formats"
 	"bcfs/metastore"
@@ -279,6 +280,9 @@ func (s *Store) decodeGroup(name string, files []string, opt BatchOptions, head 
 		held += n
 		if src == nil {
 			src, plan = &filesSource{}, p
+			if len(batches) > 0 {
+				src.first = batches[0]
+			}
 		}
 		src.schema = schema
 		src.batches = append(src.batches, batches...)
@@ -290,13 +294,69 @@ func (s *Store) decodeGroup(name string, files []string, opt BatchOptions, head 
 			src.stats.Vendor = stats.Vendor
 		}
 	}
-	return src, plan, len(files), nil
+	return src.inPartitionOrder(plan), plan, len(files), nil
+}
+
+// inPartitionOrder fixes the plan's granularity as one after another would
+// (the head's; for a new dataset the one the first good file's rows
+// suggest, as build does for that file alone) and reorders the group's
+// rows partition by partition, keeping their order within each partition:
+// the merge of a partition depends only on its rows and their order (the
+// later wins), so the result is the same, but the router then merges each
+// partition once instead of once per stretch of files that touch it.
+func (src *filesSource) inPartitionOrder(p *plan) *filesSource {
+	if src == nil {
+		return nil
+	}
+	gran := p.settings.Granularity
+	switch {
+	case gran != "":
+	case p.settings.Partition != "auto" && p.settings.Partition != "":
+		gran = p.settings.Partition
+	case src.first != nil:
+		gran = estimateGranularity(src.first)
+	default:
+		gran = granYear
+	}
+	p.settings.Granularity = gran
+	src.first = nil
+	pieces := map[string][]*formats.Batch{}
+	for i, b := range src.batches {
+		src.batches[i] = nil
+		groups := map[string][]int{}
+		var keys []string
+		for r, ts := range b.Timestamps() {
+			k, _, _ := partitionOf(ts, gran)
+			if _, ok := groups[k]; !ok {
+				keys = append(keys, k)
+			}
+			groups[k] = append(groups[k], r)
+		}
+		if len(keys) == 1 {
+			pieces[keys[0]] = append(pieces[keys[0]], b)
+			continue
+		}
+		for _, k := range keys {
+			pieces[k] = append(pieces[k], b.Take(groups[k]))
+		}
+	}
+	keys := make([]string, 0, len(pieces))
+	for k := range pieces {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	src.batches = src.batches[:0]
+	for _, k := range keys {
+		src.batches = append(src.batches, pieces[k]...)
+	}
+	return src
 }
 
 // filesSource is the good files of a group as one input: their batches
 // in file order, in the schema they unify to.
 type filesSource struct {
 	schema  formats.Schema
+	first   *formats.Batch // the first good file's first batch, until ordered
 	batches []*formats.Batch
 	files   []string
 	stats   formats.Stats

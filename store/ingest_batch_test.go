@@ -127,12 +127,23 @@ func TestIngestFilesEqualsSequential(t *testing.T) {
 			files := genFiles(t, dir, seed, 24)
 			base := genFiles(t, t.TempDir(), seed+100, 1)[0]
 			seq, bat := newTestStore(t, Options{}), newTestStore(t, Options{})
-			for _, existing := range []bool{false, true} {
-				name := "new"
-				if existing {
-					name = "old"
+			for _, name := range []string{"new", "old", "empty-first"} {
+				files := files
+				switch name {
+				case "old":
 					sequential(t, seq, name, []string{base})
 					sequential(t, bat, name, []string{base})
+				case "empty-first":
+					// A header-only file first: one after another
+					// commits an empty dataset of yearly partitions,
+					// though the next file's bars a second apart would
+					// make daily ones.
+					var dense strings.Builder
+					dense.WriteString("timestamp,open,high,low,close,volume,symbol,provider\n")
+					for k := 0; k < 100; k++ {
+						fmt.Fprintf(&dense, "%s,1,2,0.5,1.5,%d,S,ibkr\n", time.Date(2024, 3, 1, 9, 30, k, 0, time.UTC).Format("2006-01-02 15:04:05"), k)
+					}
+					files = append([]string{files[5], writeFile(t, dir, "dense.csv", dense.String())}, files...)
 				}
 				if errs := sequential(t, seq, name, files); len(errs) > 0 {
 					t.Fatalf("sequential ingest failed: %v", errs)
@@ -149,6 +160,18 @@ func TestIngestFilesEqualsSequential(t *testing.T) {
 				want, got := readView(t, seq, name, ViewCSV), readView(t, bat, name, ViewCSV)
 				if !bytes.Equal(got, want) {
 					t.Fatalf("%s: batch differs from sequential:\n%s", name, firstDiff(got, want))
+				}
+				sh, err := seq.head(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bh, err := bat.head(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sh.Settings.Granularity != bh.Settings.Granularity || len(sh.Partitions) != len(bh.Partitions) {
+					t.Fatalf("%s: granularity %s, %d partitions; one after another %s, %d", name,
+						bh.Settings.Granularity, len(bh.Partitions), sh.Settings.Granularity, len(sh.Partitions))
 				}
 				if n := bytes.Count(got, []byte("\n")); n < 200 {
 					t.Fatalf("%s: only %d lines", name, n)
@@ -168,7 +191,7 @@ func TestIngestFilesEqualsSequential(t *testing.T) {
 						top = v
 					}
 				}
-				if !strings.Contains(top.Source, "and 23 more files") || !strings.Contains(string(top.Report), filepath.Base(files[23])) {
+				if !strings.Contains(top.Source, fmt.Sprintf("and %d more files", len(files)-1)) || !strings.Contains(string(top.Report), filepath.Base(files[23])) {
 					t.Fatalf("%s: the version does not name its files: %q %s", name, top.Source, top.Report)
 				}
 				if r := groups[0].Commit.Report; r.RowsAdded == 0 || r.ConflictsResolved == 0 {
