@@ -72,7 +72,7 @@ run() {
   rm -rf "${W:?}/$name"
   local t0 t1 n
   t0=$(date +%s.%N)
-  "$BCFS" --store "$W/$name" ingest --ohlc-check warn "$@" "${args[@]}" > "$W/$name.out" 2> "$W/$name.err" ||
+  /usr/bin/time -f %M -a -o "$W/$name.rss" "$BCFS" --store "$W/$name" ingest --ohlc-check warn "$@" "${args[@]}" > "$W/$name.out" 2> "$W/$name.err" ||
     { cat "$W/$name.err" >&2; echo "bench_ingest_dir: ingest $* failed" >&2; exit 1; }
   t1=$(date +%s.%N)
   n=$(grep -cE '^/.* -> .*: (committed version|no change, still version) ' "$W/$name.out")
@@ -104,5 +104,6 @@ echo "exports of both stores byte-identical: $(find "$W/par/datasets" -name _log
 printf 'one after another (--jobs 1 --files-per-commit 1): runs %s, median %.2f s\n' "${seq_t[*]}" "$s"
 printf 'default (--jobs %s, one commit per dataset):       runs %s, median %.2f s\n' "$JOBS" "${par_t[*]}" "$p"
 printf 'speedup: %.2fx (load after: %s)\n' "$(awk -v a="$s" -v b="$p" 'BEGIN { print a / b }')" "$(cut -d' ' -f1-3 /proc/loadavg)"
-# For scripts/bench.sh: RESULT STEP BCFS PEER BCFS_RSS_KB PEER_RSS_KB RUNS.
-echo "RESULT ingest_dir $p $s - - $RUNS"
+# For scripts/bench.sh: RESULT STEP BCFS PEER BCFS_RSS_KB PEER_RSS_KB RUNS
+# (peak RSS: median over the runs of each process's, from GNU time).
+echo "RESULT ingest_dir $p $s $(median $(cat "$W/par.rss")) $(median $(cat "$W/seq.rss")) $RUNS"
