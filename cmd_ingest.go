@@ -47,11 +47,13 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			"their rows would pass a quarter of --ingest-buffer-mb). The result is what ingesting them one " +
 			"after another in the order given would leave: the preferred provider wins, then the later file. " +
 			"A bad file is named with its line, column and value, changes nothing, and the others still " +
-			"commit; the command then exits 1.\n\n" +
+			"commit; the command then exits 1. Such a commit prints a line per file (its rows read) and " +
+			"the commit's report once (rows added and replaced by all its files).\n\n" +
 			examples("bcfs ingest ES_1min.csv                        # merges into dataset ES_1min",
 				"bcfs ingest --dataset yahoo/AAPL ~/Downloads/AAPL.csv",
 				"bcfs ingest ES_today.csv --dry-run --json        # the report, nothing committed",
-				"bcfs ingest --provider ibkr --timezone America/New_York bars.csv.gz"),
+				"bcfs ingest --provider ibkr --timezone America/New_York bars.csv.gz",
+				"bcfs ingest drops/2024-06-*/                    # a folder per day: each dataset's files in one commit"),
 		Flags: []cli.Flag{
 			storeFlag(g),
 			&cli.StringFlag{Name: "dataset", Aliases: []string{"d"}, Usage: "dataset `NAME` (a relative path like yahoo/AAPL)", Destination: &o.Dataset},
@@ -62,7 +64,7 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate and merge, print the report, commit nothing", Destination: &o.DryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print reports as JSON", Destination: &o.JSON},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "ingest up to `N` datasets at once", Destination: &o.Jobs},
-			&cli.IntFlag{Name: "files-per-commit", Usage: "merge up to `N` files of one dataset in one commit (0: as many as memory allows; 1: a version per file)", Destination: &o.FilesPerCommit},
+			&cli.IntFlag{Name: "files-per-commit", Usage: "merge up to `N` files of one dataset in one commit (0: 1000; 1: a version per file, as one ingest per file would)", Destination: &o.FilesPerCommit},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
