@@ -62,7 +62,7 @@ func TestHeadSkipsCorruptTrailingManifest(t *testing.T) {
 		}, nil, 3},
 		{"newer format", func(v []byte) []byte {
 			m := testManifest(2)
-			m.FormatVersion = 2
+			m.FormatVersion = FormatMultiFile + 1
 			data, _ := encode(m)
 			return data
 		}, ErrUnsupportedFormat, 3},

@@ -15,8 +15,28 @@ import (
 	"bcfs/formats"
 )
 
-// FormatVersion is the manifest and store format this package writes.
+// FormatVersion is the store format (bcfs.json) and the format of a
+// manifest with one file per partition key.
 const FormatVersion = 1
+
+// FormatMultiFile is the format of a manifest in which some partition key
+// has several files (an append, before compaction). Encode writes it only
+// for such manifests, so a bcfs that knows format 1 alone refuses them as
+// a newer format (ErrUnsupportedFormat) rather than skipping them as
+// corrupt and committing on an older head, which would drop the appended
+// rows.
+const FormatMultiFile = 2
+
+// manifestFormat is the format m needs: FormatMultiFile when a key has
+// several files, else FormatVersion.
+func manifestFormat(m *Manifest) int {
+	for i := 1; i < len(m.Partitions); i++ {
+		if m.Partitions[i].Key == m.Partitions[i-1].Key {
+			return FormatMultiFile
+		}
+	}
+	return FormatVersion
+}
 
 // Manifest describes one committed version of a dataset. It is immutable
 // once committed: a new version is a new manifest.
@@ -28,7 +48,11 @@ type Manifest struct {
 	CommittedAt   time.Time      `json:"committed_at"`
 	Schema        formats.Schema `json:"schema"`
 	Settings      Settings       `json:"settings"`
-	Partitions    []Partition    `json:"partitions"` // sorted by Key
+	// Partitions are sorted by (Key, MinTS). A key may have several files
+	// (an append adds one for rows past the key's last timestamp; see
+	// FormatMultiFile); their time ranges do not overlap, so the files in
+	// order hold the key's rows sorted by (timestamp, symbol).
+	Partitions []Partition `json:"partitions"`
 	RowCount      int64          `json:"row_count"`
 	// CSVSize is the exact size of the CSV view: header plus the sum of the
 	// row groups' CSV lengths.
@@ -110,8 +134,9 @@ func (s Settings) validateEnums() error {
 	)
 }
 
-// Partition is one immutable Parquet file holding the rows of one time
-// bucket, sorted by (timestamp, symbol).
+// Partition is one immutable Parquet file holding rows of one time bucket
+// (all of them, or a time range of them when the key has several files),
+// sorted by (timestamp, symbol).
 type Partition struct {
 	Key       string     `json:"key"`  // "year=2024/month=01"
 	Path      string     `json:"path"` // slash path relative to the dataset dir: Key + "/<uuid>.parquet"
@@ -162,9 +187,13 @@ const checksumPrefix = "sha256:"
 // Encode's final newline): MarshalIndent puts the last field on its own line.
 const checksumTail = "\n  \"checksum\": \"\"\n}"
 
-// Encode validates m, sets m.Checksum and returns the manifest as indented
-// JSON ending in a newline. Times are written in UTC and nil slices as [].
+// Encode sets m.FormatVersion to the format m needs (manifestFormat),
+// validates m, sets m.Checksum and returns the manifest as indented JSON
+// ending in a newline. Times are written in UTC and nil slices as [].
 func Encode(m *Manifest) ([]byte, error) {
+	if m.FormatVersion == FormatVersion || m.FormatVersion == FormatMultiFile {
+		m.FormatVersion = manifestFormat(m)
+	}
 	if err := validate(m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -219,9 +248,9 @@ func Decode(data []byte) (*Manifest, error) {
 	if err := json.Unmarshal(data, m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if m.FormatVersion != FormatVersion {
-		if m.FormatVersion > FormatVersion {
-			return nil, fmt.Errorf("%w: %w: manifest format %d, this bcfs reads %d", ErrCorrupt, ErrUnsupportedFormat, m.FormatVersion, FormatVersion)
+	if m.FormatVersion != FormatVersion && m.FormatVersion != FormatMultiFile {
+		if m.FormatVersion > FormatMultiFile {
+			return nil, fmt.Errorf("%w: %w: manifest format %d, this bcfs reads up to %d", ErrCorrupt, ErrUnsupportedFormat, m.FormatVersion, FormatMultiFile)
 		}
 		return nil, fmt.Errorf("%w: format_version %d", ErrCorrupt, m.FormatVersion)
 	}
@@ -260,8 +289,8 @@ func verifyChecksum(data []byte, want string) error {
 
 // validate checks the invariants every committed manifest holds.
 func validate(m *Manifest) error {
-	if m.FormatVersion != FormatVersion {
-		return fmt.Errorf("format_version %d, want %d", m.FormatVersion, FormatVersion)
+	if m.FormatVersion != FormatVersion && m.FormatVersion != FormatMultiFile {
+		return fmt.Errorf("format_version %d, want %d or %d", m.FormatVersion, FormatVersion, FormatMultiFile)
 	}
 	if err := CheckName(m.Dataset); err != nil {
 		return err
@@ -291,8 +320,19 @@ func validate(m *Manifest) error {
 	var rows int64
 	for i := range m.Partitions {
 		p := &m.Partitions[i]
-		if i > 0 && m.Partitions[i-1].Key >= p.Key {
-			return fmt.Errorf("partition %q follows %q: keys not sorted and unique", p.Key, m.Partitions[i-1].Key)
+		if i > 0 {
+			q := &m.Partitions[i-1]
+			switch {
+			case q.Key > p.Key:
+				return fmt.Errorf("partition %q follows %q: keys not sorted", p.Key, q.Key)
+			case q.Key == p.Key && m.FormatVersion == FormatVersion:
+				return fmt.Errorf("partition %q follows %q: keys not sorted and unique (format %d)", p.Key, q.Key, FormatVersion)
+			case q.Key == p.Key && !q.MaxTS.Before(p.MinTS):
+				return fmt.Errorf("partition %q: file %s [%s, %s] does not follow %s (max %s): files of a key must be in time order without overlap",
+					p.Key, p.Path, p.MinTS.UTC().Format(time.RFC3339Nano), p.MaxTS.UTC().Format(time.RFC3339Nano), q.Path, q.MaxTS.UTC().Format(time.RFC3339Nano))
+			case q.Key == p.Key && q.Path == p.Path:
+				return fmt.Errorf("partition %q: file %s listed twice", p.Key, p.Path)
+			}
 		}
 		if err := validatePartition(p, m.Settings.Granularity); err != nil {
 			return fmt.Errorf("partition %q: %w", p.Key, err)

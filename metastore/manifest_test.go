@@ -96,6 +96,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"partition keys duplicate", func(m *Manifest) {
 			m.Partitions[1].Key = m.Partitions[0].Key
 			m.Partitions[1].Path = m.Partitions[0].Key + "/x.parquet"
+			m.Partitions[1].MinTS = m.Partitions[0].MaxTS
 		}, "not sorted and unique"},
 		{"row count mismatch", func(m *Manifest) { m.RowCount++ }, "row_count says"},
 		{"row group rows mismatch", func(m *Manifest) { m.Partitions[0].RowGroups[1].Rows-- }, "row groups hold"},
@@ -370,4 +371,72 @@ func FuzzValidateManifest(f *testing.F) {
 			t.Fatalf("Decode accepted what Encode rejects: %v", err)
 		}
 	})
+}
+
+// multiFileManifest is testManifest with January split into two files:
+// the second holds the rows after the first's last timestamp.
+func multiFileManifest(v int64) *Manifest {
+	m := testManifest(v)
+	jan := m.Partitions[0]
+	extra := jan
+	extra.Path = jan.Key + "/appended.parquet"
+	extra.MinTS = jan.MaxTS.Add(time.Minute)
+	extra.MaxTS = jan.MaxTS.Add(time.Hour)
+	m.Partitions = append([]Partition{jan, extra}, m.Partitions[1:]...)
+	m.RowCount += extra.Rows
+	m.CSVSize += 13500
+	return m
+}
+
+func TestManifestWithSeveralFilesPerKey(t *testing.T) {
+	m := multiFileManifest(2)
+	data := mustEncode(t, m)
+	if m.FormatVersion != FormatMultiFile {
+		t.Fatalf("Encode wrote format %d for a key with two files, want %d", m.FormatVersion, FormatMultiFile)
+	}
+	got, err := Decode(data)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if len(got.Partitions) != 3 || got.Partitions[0].Key != got.Partitions[1].Key || got.RowCount != m.RowCount {
+		t.Fatalf("decoded %d partitions, rows %d", len(got.Partitions), got.RowCount)
+	}
+	// One file per key again (compaction): back to format 1, which a bcfs
+	// without appends reads.
+	one := testManifest(3)
+	one.FormatVersion = FormatMultiFile
+	mustEncode(t, one)
+	if one.FormatVersion != FormatVersion {
+		t.Fatalf("one file per key encoded as format %d, want %d", one.FormatVersion, FormatVersion)
+	}
+
+	bad := []struct {
+		name string
+		edit func(m *Manifest)
+		want string
+	}{
+		{"overlap", func(m *Manifest) { m.Partitions[1].MinTS = m.Partitions[0].MaxTS }, "without overlap"},
+		{"out of time order", func(m *Manifest) {
+			m.Partitions[0], m.Partitions[1] = m.Partitions[1], m.Partitions[0]
+		}, "without overlap"},
+		{"same file twice", func(m *Manifest) {
+			m.Partitions[1].Path = m.Partitions[0].Path
+		}, "listed twice"},
+		{"format 1", func(m *Manifest) { m.FormatVersion = FormatVersion }, "format 1"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			m := multiFileManifest(2)
+			m.FormatVersion = FormatMultiFile
+			tc.edit(m)
+			data, err := encode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Decode(data)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Decode: %v, want ErrCorrupt mentioning %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -149,7 +149,7 @@ func TestRecoverCorruptManifestKeepsData(t *testing.T) {
 		}},
 		{"newer format", func(t *testing.T, dir string) {
 			m := testManifest(3)
-			m.FormatVersion = 2
+			m.FormatVersion = FormatMultiFile + 1
 			data, err := encode(m)
 			if err != nil {
 				t.Fatal(err)

@@ -253,7 +253,7 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 		return nil, nil, nil, err
 	}
 	schema := src.Schema()
-	old := map[string]metastore.Partition{}
+	old := map[string][]metastore.Partition{}
 	var headVersion int64
 	if p.head != nil {
 		headVersion = p.head.Version
@@ -261,9 +261,7 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 			if schema, err = formats.Unify(p.head.Schema, schema); err != nil {
 				return nil, nil, nil, badInput(fmt.Errorf("%s: does not fit dataset %s: %w", p.opt.Source, p.name, err))
 			}
-			for _, pt := range p.head.Partitions {
-				old[pt.Key] = pt
-			}
+			old = keyFiles(p.head.Partitions)
 		}
 	}
 	gran := p.settings.Granularity
@@ -320,21 +318,19 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 		if ks.written != "" {
 			changed = true
 		}
-		if ks.written != "" || ks.keep {
-			parts = append(parts, ks.part)
-		}
+		parts = append(parts, ks.result()...)
 	}
 	res.Report.Finish(res.Input.Rows)
 	wholeDatasetCounts(&res.Report, old, touched, parts, res.Input.Rows)
 	if !changed || p.opt.DryRun {
 		return res, nil, written, nil
 	}
-	for k, pt := range old {
+	for k, files := range old {
 		if !touched[k] {
-			parts = append(parts, pt)
+			parts = append(parts, files...)
 		}
 	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].Key < parts[j].Key })
+	sortPartitions(parts)
 	m := &metastore.Manifest{Schema: schema, Settings: p.settings, Source: p.opt.Source, Partitions: parts}
 	if p.head != nil {
 		m.OHLCWarnings = p.head.OHLCWarnings
@@ -367,12 +363,14 @@ func (s *Store) build(ctx context.Context, p *plan, src batchSource, stats func(
 // whole dataset's, as in the reference: the stored rows plus the incoming
 // rows, and the rows after the merge (the merge itself counted only the
 // partitions it touched). parts are the touched partitions' results.
-func wholeDatasetCounts(r *dedupmerge.Report, old map[string]metastore.Partition, touched map[string]bool, parts []metastore.Partition, incoming int64) {
+func wholeDatasetCounts(r *dedupmerge.Report, old map[string][]metastore.Partition, touched map[string]bool, parts []metastore.Partition, incoming int64) {
 	r.OriginalCount, r.FinalCount = incoming, 0
-	for k, pt := range old {
-		r.OriginalCount += pt.Rows
-		if !touched[k] {
-			r.FinalCount += pt.Rows
+	for k, files := range old {
+		for _, pt := range files {
+			r.OriginalCount += pt.Rows
+			if !touched[k] {
+				r.FinalCount += pt.Rows
+			}
 		}
 	}
 	for _, pt := range parts {

@@ -58,7 +58,7 @@ type router struct {
 	s             *Store
 	p             *plan
 	schema        formats.Schema
-	old           map[string]metastore.Partition
+	old           map[string][]metastore.Partition // the head's files of each key, in time order
 	schemaChanged bool
 
 	g   *errgroup.Group
@@ -81,15 +81,18 @@ type router struct {
 // run one at a time in submission order (each waits for the previous one's
 // done), and read after wait.
 type keyState struct {
-	done    chan struct{}
-	part    metastore.Partition // the result: a new file, or the stored partition when keep
-	keep    bool                // the stored partition is unchanged
-	written string              // path of the file this ingest wrote for the key, "" if none
+	done chan struct{}
+	// The result is base, then part when written is set. base starts as
+	// the head's files of the key: an append keeps them and writes part
+	// for the rows past them; any other merge folds them into part.
+	base    []metastore.Partition
+	part    metastore.Partition // the file this ingest wrote for the key
+	written string              // part's path, "" if none
 	rep     dedupmerge.Report
 	merges  int
 }
 
-func newRouter(ctx context.Context, s *Store, p *plan, schema formats.Schema, old map[string]metastore.Partition, schemaChanged bool) *router {
+func newRouter(ctx context.Context, s *Store, p *plan, schema formats.Schema, old map[string][]metastore.Partition, schemaChanged bool) *router {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(mergeWorkers)
 	maxBytes := s.opt.IngestBufferBytes
@@ -253,60 +256,4 @@ func (r *router) written() []string {
 		}
 	}
 	return out
-}
-
-// merge merges incoming onto the key's current result: this ingest's last
-// file for the key, else the stored partition, else nothing.
-func (r *router) merge(key string, ks *keyState, incoming *formats.Batch) error {
-	dir := r.p.dir
-	base := formats.NewBatch(r.schema, 0)
-	prev, hasPrev := r.old[key]
-	if ks.written != "" {
-		prev, hasPrev = ks.part, true
-	}
-	if hasPrev {
-		b, err := r.s.readPartition(dir, prev)
-		if err != nil {
-			return err
-		}
-		if base, err = formats.Conform(b, r.schema); err != nil {
-			return err
-		}
-	}
-	// Merge sorts and deduplicates the incoming rows itself, keeping the
-	// later of two equal-rank rows (buffers keep input order).
-	merged, rep := dedupmerge.Merge(base, incoming, r.p.policy)
-	if ks.merges == 0 {
-		ks.rep = rep
-	} else {
-		// A later merge of the same key starts from the previous result:
-		// its base rows were already counted.
-		ks.rep.OriginalCount += rep.OriginalCount - int64(base.Len())
-		ks.rep.FinalCount = rep.FinalCount
-		ks.rep.DuplicatesRemoved = ks.rep.OriginalCount - ks.rep.FinalCount
-		ks.rep.ConflictsResolved += rep.ConflictsResolved
-		ks.rep.RowsAdded += rep.RowsAdded
-		ks.rep.RowsReplaced += rep.RowsReplaced
-		ks.rep.RowsUnchanged += rep.RowsUnchanged
-	}
-	ks.merges++
-	switch {
-	case ks.written != "" && !rep.Changed():
-		return nil // this ingest's file already holds the result
-	case ks.written == "" && hasPrev && !rep.Changed() && !r.schemaChanged:
-		ks.part, ks.keep = prev, true
-		return nil
-	case merged.Len() == 0:
-		return nil
-	}
-	pt, err := r.s.writePartition(dir, key, merged)
-	if err != nil {
-		return err
-	}
-	if ks.written != "" {
-		// The previous result of this ingest was never committed.
-		r.s.removeFiles(dir, []string{ks.written})
-	}
-	ks.part, ks.keep, ks.written = pt, false, pt.Path
-	return nil
 }
