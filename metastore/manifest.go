@@ -53,7 +53,7 @@ type Manifest struct {
 	// FormatMultiFile); their time ranges do not overlap, so the files in
 	// order hold the key's rows sorted by (timestamp, symbol).
 	Partitions []Partition `json:"partitions"`
-	RowCount      int64          `json:"row_count"`
+	RowCount   int64       `json:"row_count"`
 	// CSVSize is the exact size of the CSV view: header plus the sum of the
 	// row groups' CSV lengths.
 	CSVSize int64 `json:"csv_size"`
