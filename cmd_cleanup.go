@@ -21,7 +21,8 @@ func newCleanupCommand(g *globalOptions) *cli.Command {
 		Name:  "cleanup",
 		Usage: "apply the retention policies, remove unreferenced files, empty old trash entries",
 		Description: "Reports files_removed (datasets deleted by --delete-after, moved to the trash), space_freed_bytes, " +
-			"removed_files, versions_removed, rows_dropped and partitions_removed. Files are removed only when no kept " +
+			"removed_files, versions_removed, rows_dropped, partitions_removed and partitions_compacted (partitions whose " +
+			"appended files were folded into one, see bcfs compact). Files are removed only when no kept " +
 			"version references them and they are older than the grace period. The last report is in .metadata/cleanup.json.\n\n" +
 			examples("bcfs cleanup --dry-run", "bcfs cleanup --json", "bcfs cleanup --grace 1h"),
 		Flags: []cli.Flag{
@@ -69,8 +70,8 @@ func printCleanup(c *cli.Context, r *store.CleanupReport) {
 	if r.DryRun {
 		what = "would remove (dry run)"
 	}
-	fmt.Fprintf(w, "cleanup %s: %d dataset(s) deleted to the trash, %d version(s), %d row(s), %d partition(s) dropped, %d file(s) deleted, %d bytes freed, %d trash entr(ies) emptied\n",
-		what, r.FilesRemoved, r.VersionsRemoved, r.RowsDropped, r.PartitionsRemoved, r.FilesDeleted, r.SpaceFreedBytes, len(r.TrashEmptied))
+	fmt.Fprintf(w, "cleanup %s: %d dataset(s) deleted to the trash, %d version(s), %d row(s), %d partition(s) dropped, %d file(s) deleted, %d bytes freed, %d trash entr(ies) emptied, %d partition(s) compacted\n",
+		what, r.FilesRemoved, r.VersionsRemoved, r.RowsDropped, r.PartitionsRemoved, r.FilesDeleted, r.SpaceFreedBytes, len(r.TrashEmptied), r.PartitionsCompacted)
 	for _, d := range r.Datasets {
 		var parts []string
 		if d.Deleted {
@@ -78,6 +79,9 @@ func printCleanup(c *cli.Context, r *store.CleanupReport) {
 		}
 		if d.RowsDropped > 0 {
 			parts = append(parts, fmt.Sprintf("%d rows dropped (%d partitions whole, %d rewritten)", d.RowsDropped, d.PartitionsRemoved, d.PartitionsRewritten))
+		}
+		if d.PartitionsCompacted > 0 {
+			parts = append(parts, fmt.Sprintf("%d partition(s) compacted (version %d)", d.PartitionsCompacted, d.CompactionVersion))
 		}
 		if d.RetentionVersion > 0 {
 			parts = append(parts, fmt.Sprintf("committed version %d", d.RetentionVersion))

@@ -142,6 +142,7 @@ func newApp(g *globalOptions, stdout, stderr io.Writer) *cli.App {
 			newRollbackCommand(g),
 			newPolicyCommand(g),
 			newCleanupCommand(g),
+			newCompactCommand(g),
 			newLsCommand(g),
 			newStatsCommand(g),
 			newVerifyCommand(g),

@@ -224,6 +224,9 @@ type CleanupReport struct {
 	PartitionsRemoved int   `json:"partitions_removed"` // whole partitions dropped by row retention
 	// PartitionsRewritten counts boundary partitions row retention rewrote.
 	PartitionsRewritten int `json:"partitions_rewritten"`
+	// PartitionsCompacted counts partition keys whose files were folded
+	// into one (compact.go).
+	PartitionsCompacted int `json:"partitions_compacted"`
 	// FilesDeleted counts files deleted from disk (partitions, manifests,
 	// temp files); TrashEmptied names the trash entries removed for good.
 	FilesDeleted int              `json:"files_deleted"`
@@ -244,16 +247,20 @@ type DatasetCleanup struct {
 	RowsDropped         int64   `json:"rows_dropped,omitempty"`
 	PartitionsRemoved   int     `json:"partitions_removed,omitempty"`
 	PartitionsRewritten int     `json:"partitions_rewritten,omitempty"`
+	PartitionsCompacted int     `json:"partitions_compacted,omitempty"`
+	CompactionVersion   int64   `json:"compaction_version,omitempty"` // version committed by compaction
 	VersionsRemoved     []int64 `json:"versions_removed,omitempty"`
 	FilesDeleted        int     `json:"files_deleted,omitempty"`
 	BytesFreed          int64   `json:"bytes_freed,omitempty"`
 }
 
 func (d *DatasetCleanup) empty() bool {
-	return !d.Deleted && d.RetentionVersion == 0 && d.RowsDropped == 0 && len(d.VersionsRemoved) == 0 && d.FilesDeleted == 0
+	return !d.Deleted && d.RetentionVersion == 0 && d.RowsDropped == 0 && d.PartitionsCompacted == 0 &&
+		len(d.VersionsRemoved) == 0 && d.FilesDeleted == 0
 }
 
-// Cleanup applies every retention policy to every dataset, removes the
+// Cleanup applies every retention policy to every dataset, compacts the
+// partition keys whose files are due for it (compact.go), removes the
 // files no kept version references (older than the grace period, not read
 // by an open snapshot of this Store), and empties trash entries older than
 // the trash period. Every step is a commit through Update, a tombstoned
@@ -310,6 +317,7 @@ func (s *Store) Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport
 		rep.RowsDropped += d.RowsDropped
 		rep.PartitionsRemoved += d.PartitionsRemoved
 		rep.PartitionsRewritten += d.PartitionsRewritten
+		rep.PartitionsCompacted += d.PartitionsCompacted
 		rep.FilesDeleted += d.FilesDeleted
 		rep.SpaceFreedBytes += d.BytesFreed
 		if !d.empty() {
@@ -371,6 +379,10 @@ func (s *Store) readSmallFile(p string) ([]byte, error) {
 func (s *Store) cleanupDataset(ctx context.Context, name string, p *Policy, opt CleanupOptions, now time.Time) (DatasetCleanup, error) {
 	d := DatasetCleanup{Name: name}
 	var dropped map[int64]time.Time // dry run: versions the policy would drop
+	// Dry run: a version row retention or compaction would commit counts
+	// as the new head, and the files of the head it would still name stay.
+	pretendNewHead := false
+	stillNamed := map[string]bool{}
 	if p != nil {
 		d.Policy = p.Pattern
 		if p.deleteAfter > 0 {
@@ -388,15 +400,52 @@ func (s *Store) cleanupDataset(ctx context.Context, name string, p *Policy, opt 
 				return d, err
 			}
 		}
-		pretendNewHead := false
 		if p.dropRows > 0 {
 			dr, err := s.dropRowsBefore(ctx, name, now.Add(-p.dropRows), opt.DryRun)
 			if err != nil {
 				return d, err
 			}
 			d.RowsDropped, d.PartitionsRemoved, d.PartitionsRewritten, d.RetentionVersion = dr.rows, dr.whole, dr.rewritten, dr.version
-			pretendNewHead = opt.DryRun && dr.rows > 0
+			if opt.DryRun && dr.rows > 0 {
+				pretendNewHead = true
+				head, err := s.head(name)
+				if err != nil {
+					return d, err
+				}
+				for _, pt := range head.Partitions {
+					if !pt.MinTS.Before(now.Add(-p.dropRows)) {
+						stillNamed[pt.Path] = true
+					}
+				}
+			}
 		}
+	}
+	// Compaction before version pruning, so that the versions it makes
+	// old can go in the same cleanup.
+	c, err := s.Compact(ctx, name, CompactOptions{DryRun: opt.DryRun, Now: now})
+	if err != nil {
+		return d, err
+	}
+	d.PartitionsCompacted, d.CompactionVersion = c.PartitionsCompacted, c.Version
+	if opt.DryRun && c.PartitionsCompacted > 0 {
+		pretendNewHead = true
+		head, err := s.head(name)
+		if err != nil {
+			return d, err
+		}
+		folded := map[int]bool{}
+		for _, g := range compactPlan(head, false, now) {
+			for i := g.first; i < g.first+g.n; i++ {
+				folded[i] = true
+			}
+		}
+		for i, pt := range head.Partitions {
+			if !folded[i] {
+				stillNamed[pt.Path] = true
+			}
+		}
+	}
+	if p != nil {
 		if p.prunesVersions() {
 			drop, err := s.versionsToDrop(name, p, now, pretendNewHead)
 			if err != nil {
@@ -419,7 +468,7 @@ func (s *Store) cleanupDataset(ctx context.Context, name string, p *Policy, opt 
 			}
 		}
 	}
-	res, err := s.collect(name, metastore.GCOptions{Grace: opt.Grace, DryRun: opt.DryRun, Dropped: dropped})
+	res, err := s.collect(name, metastore.GCOptions{Grace: opt.Grace, DryRun: opt.DryRun, Dropped: dropped, Pinned: stillNamed})
 	d.FilesDeleted += len(res.Removed)
 	d.BytesFreed += res.Bytes
 	return d, err
@@ -428,7 +477,8 @@ func (s *Store) cleanupDataset(ctx context.Context, name string, p *Policy, opt 
 // versionsToDrop picks the versions policy p drops: those beyond the newest
 // KeepVersions and committed before now-KeepHistory (with one bound set,
 // that bound alone). The head is always kept. pretendNewHead counts a
-// version row retention would commit (dry run) as the newest.
+// version row retention or compaction would commit (dry run) as the
+// newest, and the head as any other version.
 func (s *Store) versionsToDrop(name string, p *Policy, now time.Time, pretendNewHead bool) ([]int64, error) {
 	dir := s.datasetDir(name)
 	head, err := metastore.Head(s.fs, dir)
@@ -451,7 +501,7 @@ func (s *Store) versionsToDrop(name string, p *Policy, now time.Time, pretendNew
 		}
 		r := rank
 		rank++
-		if v == head.Version {
+		if v == head.Version && !pretendNewHead {
 			continue
 		}
 		keepByCount := p.KeepVersions > 0 && r < p.KeepVersions

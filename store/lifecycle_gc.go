@@ -106,7 +106,9 @@ func (s *Store) gc(name string) {
 // of this Store reads.
 func (s *Store) collect(name string, opt metastore.GCOptions) (metastore.GCResult, error) {
 	dir := s.datasetDir(name)
-	opt.Pinned = map[string]bool{}
+	if opt.Pinned == nil {
+		opt.Pinned = map[string]bool{}
+	}
 	s.mu.Lock()
 	for p := range s.pins {
 		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") {

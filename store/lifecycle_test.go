@@ -90,7 +90,9 @@ func TestRetentionPoliciesAndCleanup(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	ingestN(t, st, "hist/B", 1, t0) // a second dataset, committed recently
 	dir := t.TempDir()
-	ingest(t, st, "hist/A", writeFile(t, dir, "h.csv", bars("2025-01-01 00:00:00,1,2,0.5,1.5,1,X,yahoo")), IngestOptions{})
+	// The ibkr row replaces a stored one: hist/A's January is merged into
+	// one file, so the cleanup does not compact it.
+	ingest(t, st, "hist/A", writeFile(t, dir, "h.csv", bars("2024-01-02 10:00:00,1,2,0.5,1.6,1,X,ibkr", "2025-01-01 00:00:00,1,2,0.5,1.5,1,X,yahoo")), IngestOptions{})
 	ingest(t, st, "both/A", writeFile(t, dir, "b.csv", bars("2025-01-01 00:00:00,1,2,0.5,1.5,1,X,yahoo")), IngestOptions{})
 	ingestN(t, st, "yahoo/AAPL", 3, t0)
 	ingestN(t, st, "yahoo/MSFT", 3, t0)
@@ -179,9 +181,15 @@ func TestRetentionPoliciesAndCleanup(t *testing.T) {
 	if !slices.Equal(rep.TrashEmptied, []string{"gone"}) {
 		t.Errorf("trash emptied %v, want [gone]", rep.TrashEmptied)
 	}
+	// ingestN appends minutes of January 2024, a month that is over: the
+	// cleanup compacts each such dataset into a new version first, which
+	// the version policies then count.
+	if rep.PartitionsCompacted != 4 {
+		t.Errorf("partitions_compacted %d, want 4 (both/A, yahoo/AAPL, yahoo/MSFT, other)", rep.PartitionsCompacted)
+	}
 	// First match wins: yahoo/AAPL keeps 1, yahoo/MSFT 2; other keeps all.
-	for name, want := range map[string][]int64{"yahoo/AAPL": {3}, "yahoo/MSFT": {2, 3}, "other": {1, 2, 3},
-		"hist/A": {4}, "hist/B": {1}, "both/A": {3, 4, 5}} {
+	for name, want := range map[string][]int64{"yahoo/AAPL": {4}, "yahoo/MSFT": {3, 4}, "other": {1, 2, 3, 4},
+		"hist/A": {4}, "hist/B": {1}, "both/A": {4, 5, 6}} {
 		if got := versionList(t, st, name); !slices.Equal(got, want) {
 			t.Errorf("%s keeps versions %v, want %v", name, got, want)
 		}
@@ -216,7 +224,7 @@ func TestRetentionPoliciesAndCleanup(t *testing.T) {
 	if err != nil || again.VersionsRemoved != 0 || again.RowsDropped != 0 || again.FilesDeleted != 0 {
 		t.Errorf("second cleanup: %+v, %v", again, err)
 	}
-	if _, err := st.PinVersion("yahoo/AAPL", 1); err == nil || !strings.Contains(err.Error(), "oldest version kept is 3") {
+	if _, err := st.PinVersion("yahoo/AAPL", 1); err == nil || !strings.Contains(err.Error(), "oldest version kept is 4") {
 		t.Errorf("export of a version retention removed: %v", err)
 	}
 	doc, err := st.MetadataDoc(DocCleanup)
