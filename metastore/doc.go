@@ -15,8 +15,9 @@
 //     rows, the byte length of its CSV rendering, so view sizes are known
 //     without reading data, and its CRC32C (and the footer's), which every
 //     read checks (manifests from before checksums have none).
-//   - Manifest: _log/<20-digit version>.json. It lists the partitions of the
-//     version (sorted by key, unique), the schema, the settings, the parent
+//   - Manifest: _log/<20-digit version>.json. It lists the partition files
+//     of the version (sorted by key, then time: a key may have several files
+//     with disjoint, increasing time ranges, FormatMultiFile), the schema, the settings, the parent
 //     version, counts, view sizes and the ingest report, and ends with a
 //     SHA-256 checksum of its own encoding.
 //   - Commit point: the exclusive hard link of a fsynced temp manifest to its

@@ -8,9 +8,14 @@
 //   - Dataset: a named series of versions; the name is a relative slash path
 //     ("ES_1min", "yahoo/AAPL") and maps to STORE/datasets/<name>.
 //   - Partition: the rows of one time bucket (year, month or day, the dataset's
-//     granularity) in one immutable Parquet file, sorted by (timestamp,
-//     symbol). Every partition of a version has exactly the version's schema,
-//     so row groups can be concatenated into one Parquet view.
+//     granularity) in immutable Parquet files, sorted by (timestamp,
+//     symbol). Usually one file; an append (append.go: rows all after the
+//     bucket's last timestamp) adds a file holding only the new rows, and
+//     compaction (compact.go, run by cleanup) folds them into one again.
+//     The files of a bucket cover disjoint, increasing time ranges, so
+//     reading them in manifest order reads the rows in order. Every file of
+//     a version has exactly the version's schema, so row groups can be
+//     concatenated into one Parquet view.
 //   - Row group: the unit of the CSV view. The manifest records each row
 //     group's byte range and the length of its CSV rendering, so a view's size
 //     is known without reading data.
