@@ -155,7 +155,7 @@ func startPeriodicCleanup(st *store.Store, every string, log *slog.Logger) (stop
 			if rep != nil {
 				log.Info("periodic cleanup", "datasets_deleted", rep.FilesRemoved, "versions_removed", rep.VersionsRemoved,
 					"rows_dropped", rep.RowsDropped, "files_deleted", rep.FilesDeleted, "space_freed_bytes", rep.SpaceFreedBytes,
-					"trash_emptied", len(rep.TrashEmptied), "elapsed_ms", rep.ElapsedMS)
+					"trash_emptied", len(rep.TrashEmptied), "partitions_compacted", rep.PartitionsCompacted, "elapsed_ms", rep.ElapsedMS)
 			}
 			if err != nil {
 				log.Error("periodic cleanup", "err", err)

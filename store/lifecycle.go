@@ -341,7 +341,7 @@ func (s *Store) Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport
 		}
 		s.log.Info("cleanup", "datasets_deleted", rep.FilesRemoved, "versions_removed", rep.VersionsRemoved,
 			"rows_dropped", rep.RowsDropped, "files_deleted", rep.FilesDeleted, "space_freed_bytes", rep.SpaceFreedBytes,
-			"trash_emptied", len(rep.TrashEmptied), "errors", len(rep.Errors), "elapsed", time.Since(start))
+			"trash_emptied", len(rep.TrashEmptied), "partitions_compacted", rep.PartitionsCompacted, "errors", len(rep.Errors), "elapsed", time.Since(start))
 	}
 	if len(rep.Errors) > 0 {
 		return rep, fmt.Errorf("cleanup: %d error(s), first: %s", len(rep.Errors), rep.Errors[0])
