@@ -24,7 +24,7 @@ func BenchmarkAppendDay(b *testing.B) {
 	src := b.TempDir()
 	base := filepath.Join(src, "base.csv")
 	writeBars(b, base, rows, "yahoo", t0)
-	next := t0.Add(time.Duration(rows/10) * time.Minute).Truncate(24 * time.Hour).AddDate(0, 0, 1)
+	next := t0.Add(time.Duration(rows/10)*time.Minute).Truncate(24*time.Hour).AddDate(0, 0, 1)
 	for _, mode := range []string{"append", "rewrite"} {
 		b.Run(mode, func(b *testing.B) {
 			appendDisabled = mode == "rewrite"
