@@ -270,7 +270,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 				return nil, nil, 0, syscall.EEXIST
 			}
 			ch := f.viewInode(ctx, &d.Inode, e, n.View)
-			if vn := ch.Operations().(*viewNode); vn.busyPassthrough() {
+			if vn := ch.Operations().(*viewNode); vn.modes.busy() {
 				// A write cannot share an inode with passthrough readers.
 				f.moveAside(vn)
 				ch = f.viewInode(ctx, &d.Inode, e, n.View)

@@ -18,7 +18,8 @@
 //     and reads it to the end, whatever commits meanwhile.
 //   - View cache (Options.ViewCache, package cache): whole rendered views on
 //     disk, keyed by store, dataset, version, commit time, view kind, size
-//     and the bcfs binary, so an open never gets another version's bytes.
+//     and the bcfs binary, so an open never gets another version's bytes
+//     (.versions/NAME/N.csv shares the file of NAME.csv at version N).
 //     An open that finds its view there reads the file: by FUSE passthrough
 //     (the kernel reads the file itself; probed at mount, off with
 //     NoPassthrough), else by pread. An open that misses starts (or joins)
@@ -28,7 +29,7 @@
 //   - Inode modes: the kernel fails (EIO) a passthrough open of an inode
 //     that has other open files in cached mode, and any non-passthrough
 //     open of an inode that has passthrough files. A view inode therefore
-//     counts its passthrough and other read handles (viewNode) and gives
+//     counts its passthrough and other read handles (viewModes) and gives
 //     passthrough only when no other read handle is open, and every later
 //     read open shares the backing file while one is. An open for writing
 //     of an inode that passthrough readers hold answers ESTALE after moving

@@ -268,13 +268,13 @@ func probePassthrough(srv *fuse.Server, dir string) error {
 	return nil
 }
 
-// viewKey names the content of a view node in the view cache: store,
+// viewKey names the content of a view in the view cache: store,
 // dataset, version, commit time (a dataset deleted and made again restarts
 // its versions), view kind, size, and the binary that renders it.
-func (f *FS) viewKey(n *viewNode) string {
-	return strings.Join([]string{"bcfs-view-1", renderer(), f.st.Dir(), n.dataset,
-		strconv.FormatInt(n.version, 10), strconv.FormatInt(n.committed.UnixNano(), 10),
-		n.view.Ext(), strconv.FormatInt(n.size, 10)}, "\x00")
+func (f *FS) viewKey(id viewID) string {
+	return strings.Join([]string{"bcfs-view-1", renderer(), f.st.Dir(), id.dataset,
+		strconv.FormatInt(id.version, 10), strconv.FormatInt(id.committed.UnixNano(), 10),
+		id.view.Ext(), strconv.FormatInt(id.size, 10)}, "\x00")
 }
 
 // renderer identifies the running binary (its VCS revision, and its size
@@ -295,11 +295,11 @@ var renderer = sync.OnceValue(func() string {
 	return id
 })
 
-// fillView returns the fill of view node n into the view cache: the one
+// fillView returns the fill of view n into the view cache: the one
 // running for key, or a new one started in the background from a snapshot
 // of its own, or nil when another fill runs (a later open tries again).
 // The caller holds a reference (release it). Close cancels fills.
-func (f *FS) fillView(n *viewNode, key string) *viewFill {
+func (f *FS) fillView(n viewID, key string) *viewFill {
 	f.fillMu.Lock()
 	defer f.fillMu.Unlock()
 	if fl := f.filling[key]; fl != nil {
@@ -332,6 +332,9 @@ func (f *FS) fillView(n *viewNode, key string) *viewFill {
 			return // gone meanwhile
 		}
 		defer sn.Release()
+		if !sn.Committed().Equal(n.committed) || sn.Size(n.view) != n.size {
+			return // deleted and made again meanwhile: another version
+		}
 		start := time.Now()
 		err = f.views.Fill(f.ctx, key, n.size, func(tmp *os.File, w io.Writer) error {
 			if err := fl.start(tmp); err != nil {

@@ -316,6 +316,7 @@ type versionFile struct {
 	view      store.View
 	size      int64
 	committed time.Time
+	modes     viewModes
 }
 
 var (
@@ -357,7 +358,8 @@ func (n *versionFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, ui
 		sn.Release()
 		return nil, 0, syscall.ESTALE
 	}
-	return &viewHandle{fsys: n.fsys, snap: sn, view: n.view}, fuse.FOPEN_KEEP_CACHE, 0
+	id := viewID{dataset: n.dataset, version: n.version, committed: n.committed, view: n.view, size: n.size}
+	return n.fsys.openRead(sn, &n.modes, id), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // versionsLog is .versions/NAME/log.json, the `bcfs log --json` document.

@@ -26,18 +26,42 @@ type viewNode struct {
 	size      int64
 	committed time.Time
 
-	// mu protects writers (the open write handles on this inode), and
-	// passthrough, cached and backing (see openRead).
+	// mu protects writers: the open write handles on this inode.
 	mu      sync.Mutex
 	writers []*writeHandle
-	// passthrough counts read handles served by FUSE passthrough from
-	// backing, a file of the view cache; cached counts the other read
-	// handles. The kernel refuses (EIO) a passthrough open of an inode
-	// with cached opens, and any other open of one with passthrough
-	// opens, so an inode is in one mode at a time.
+	modes   viewModes
+	base    uint64 // viewIno of the view, before moveAside
+}
+
+// viewModes counts the read handles of one view inode by how the kernel
+// serves them: passthrough from backing, a file of the view cache, or
+// through bcfs (cached). The kernel refuses (EIO) a passthrough open of an
+// inode with cached opens, and any other open of one with passthrough
+// opens, so an inode is in one mode at a time (see openRead).
+type viewModes struct {
+	mu                  sync.Mutex // protects the fields below
 	passthrough, cached int
 	backing             *os.File
-	base                uint64 // viewIno of the view, before moveAside
+}
+
+// busy tells whether passthrough readers hold the inode.
+func (m *viewModes) busy() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.passthrough > 0
+}
+
+// viewID names one view of one version: what the view cache is keyed by.
+type viewID struct {
+	dataset   string
+	version   int64
+	committed time.Time
+	view      store.View
+	size      int64
+}
+
+func (n *viewNode) id() viewID {
+	return viewID{dataset: n.dataset, version: n.version, committed: n.committed, view: n.view, size: n.size}
 }
 
 func (n *viewNode) addWriter(h *writeHandle) {
@@ -117,13 +141,6 @@ func (f *FS) moveAside(n *viewNode) {
 	}
 }
 
-// busyPassthrough tells whether passthrough readers hold the inode.
-func (n *viewNode) busyPassthrough() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.passthrough > 0
-}
-
 func (n *viewNode) fill(a *fuse.Attr) {
 	a.Mode = syscall.S_IFREG | n.fsys.fileMode()
 	// One name per inode, as far as tools can tell: with 2, cp -a and
@@ -174,7 +191,7 @@ func (n *viewNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		if errno := f.writable(); errno != 0 {
 			return nil, 0, errno
 		}
-		if n.busyPassthrough() {
+		if n.modes.busy() {
 			f.moveAside(n)
 			return nil, 0, syscall.ESTALE
 		}
@@ -200,25 +217,24 @@ func (n *viewNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		}
 		return nil, 0, translateError(f.log, "open", n.dataset, err)
 	}
-	return n.openRead(sn), fuse.FOPEN_KEEP_CACHE, 0
+	return f.openRead(sn, &n.modes, n.id()), fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// openRead makes the read handle of an open: served from the view cache if
-// it holds this version, by FUSE passthrough when the kernel allows it;
-// otherwise rendered, and the view cache filled in the background so that
-// the next open is a hit.
-func (n *viewNode) openRead(sn *store.Snapshot) *viewHandle {
-	f := n.fsys
-	h := &viewHandle{fsys: f, snap: sn, view: n.view, node: n}
+// openRead makes the read handle of an open of view id, whose inode has
+// modes: served from the view cache if it holds this version, by FUSE
+// passthrough when the kernel allows it; otherwise rendered, and the view
+// cache filled in the background so that the next open is a hit.
+func (f *FS) openRead(sn *store.Snapshot, m *viewModes, id viewID) *viewHandle {
+	h := &viewHandle{fsys: f, snap: sn, view: id.view, modes: m}
 	var file *os.File
-	if f.views != nil && n.size >= f.opt.ViewCacheMin {
-		key := f.viewKey(n)
-		if file = f.views.Open(key, n.size); file == nil {
-			h.fill = f.fillView(n, key)
+	if f.views != nil && id.size >= f.opt.ViewCacheMin {
+		key := f.viewKey(id)
+		if file = f.views.Open(key, id.size); file == nil {
+			h.fill = f.fillView(id, key)
 		}
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	f.served.open.Add(1)
 	defer func() {
 		switch {
@@ -231,22 +247,22 @@ func (n *viewNode) openRead(sn *store.Snapshot) *viewHandle {
 		}
 	}()
 	switch {
-	case n.passthrough > 0:
+	case m.passthrough > 0:
 		// The kernel inode has its backing file: every open of it must
 		// be passthrough (go-fuse makes it one), and reads by pread
 		// when go-fuse gave up passthrough.
-		h.passthrough, h.file = true, n.backing
-		n.passthrough++
+		h.passthrough, h.file = true, m.backing
+		m.passthrough++
 		if file != nil {
 			file.Close()
 		}
-	case file != nil && f.passthrough.Load() && n.cached == 0:
+	case file != nil && f.passthrough.Load() && m.cached == 0:
 		h.passthrough, h.file = true, file
-		n.backing = file
-		n.passthrough++
+		m.backing = file
+		m.passthrough++
 	default:
 		h.file = file
-		n.cached++
+		m.cached++
 	}
 	return h
 }
@@ -254,11 +270,11 @@ func (n *viewNode) openRead(sn *store.Snapshot) *viewHandle {
 // viewHandle reads one pinned version of a view: from file, a view cache
 // file of that version, if set, else rendered from snap.
 type viewHandle struct {
-	fsys *FS
-	snap *store.Snapshot
-	view store.View
-	node *viewNode // nil for .versions files
-	file *os.File
+	fsys  *FS
+	snap  *store.Snapshot
+	view  store.View
+	modes *viewModes // of the handle's inode
+	file  *os.File
 	// passthrough: the kernel reads file itself (PassthroughFd); file is
 	// the node's backing, shared with its other passthrough handles.
 	passthrough bool
@@ -309,22 +325,19 @@ func (h *viewHandle) Release(ctx context.Context) syscall.Errno {
 	if h.fill != nil {
 		h.fill.release()
 	}
-	n := h.node
-	if n == nil {
-		return 0
-	}
 	h.fsys.served.open.Add(-1)
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	m := h.modes
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if h.passthrough {
-		if n.passthrough--; n.passthrough == 0 {
+		if m.passthrough--; m.passthrough == 0 {
 			// The kernel holds its own reference while go-fuse keeps
 			// the backing id.
-			n.backing.Close()
-			n.backing = nil
+			m.backing.Close()
+			m.backing = nil
 		}
 	} else {
-		n.cached--
+		m.cached--
 		if h.file != nil {
 			h.file.Close()
 		}

@@ -386,3 +386,30 @@ func TestViewCacheSharedByMounts(t *testing.T) {
 		t.Fatalf("second mount rendered instead of using the shared cache: %+v, %+v", s, vc2.Stats())
 	}
 }
+
+// TestViewCacheVersionsFiles: .versions/NAME/N.csv is the same view as
+// NAME.csv at version N, so it is served from the same cached file; after a
+// commit, N.csv still shows version N.
+func TestViewCacheVersionsFiles(t *testing.T) {
+	m, vc := cachedMount(t, 1<<30, false, map[string]int{"ES_1min": 20000})
+	want1 := readView(t, filepath.Join(m.mnt, "ES_1min.csv"))
+	waitFills(t, vc, 1)
+	in := writeFile(t, t.TempDir(), "more.csv", genBars(time.Date(2025, 1, 2, 14, 30, 0, 0, time.UTC), 500, "ES", "ibkr"))
+	ingestFile(t, m.st, "ES_1min", in)
+	waitOpen(t, m, 0)
+	before := m.fsys.ViewServing()
+	if got := readView(t, filepath.Join(m.mnt, ".versions", "ES_1min", "1.csv")); !bytes.Equal(got, want1) {
+		t.Fatalf(".versions/ES_1min/1.csv: %d bytes, want version 1's %d", len(got), len(want1))
+	}
+	if s := m.fsys.ViewServing(); s.RenderedOpens != before.RenderedOpens || vc.Stats().Hits != 1 {
+		t.Fatalf("1.csv not served from the cached view: %+v, %+v", s, vc.Stats())
+	}
+	want2 := snapshotBytes(t, m.st, "ES_1min", store.ViewCSV)
+	if got := readView(t, filepath.Join(m.mnt, ".versions", "ES_1min", "2.csv")); !bytes.Equal(got, want2) {
+		t.Fatalf(".versions/ES_1min/2.csv: %d bytes, want version 2's %d", len(got), len(want2))
+	}
+	waitFills(t, vc, 2)
+	if got := readView(t, filepath.Join(m.mnt, "ES_1min.csv")); !bytes.Equal(got, want2) {
+		t.Fatalf("ES_1min.csv after the commit: %d bytes, want %d", len(got), len(want2))
+	}
+}
