@@ -8,7 +8,10 @@
 # are read unchecked as before (off), alternating within each iteration.
 # "cold" drops the partition files from the page cache first (fadvise
 # DONTNEED), "warm" reads them from memory. Each line reports the median
-# MB/s of on and off over ITERATIONS (default 20) and ratio-on/off.
+# MB/s of on and off over ITERATIONS (default 20) and ratio-on/off. The
+# Parquet view verifies a row group once per file identity: warm is the
+# cost of reading verified row groups, cold of checking each one read back
+# from the disk.
 set -euo pipefail
 N=${1:-20}
 cd "$(dirname "$0")/.."

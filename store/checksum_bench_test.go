@@ -23,7 +23,10 @@ import (
 // each iteration so that changing machine load hits both alike. "cold"
 // first drops the partition files from the page cache (fadvise DONTNEED),
 // "warm" reads them from memory. Reported: MB/s on and off (medians of the
-// iterations) and their ratio.
+// iterations) and their ratio. The Parquet view verifies a row group once
+// per file identity (rowcheck.go), so warm iterations after the first
+// measure reads of verified row groups, and cold ones the check of every
+// row group read back from the disk.
 //
 //	scripts/bench_checksums.sh
 func BenchmarkViewChecksums(b *testing.B) {

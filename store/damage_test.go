@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"bcfs/formats/formatstest"
 	"bcfs/metastore"
@@ -197,5 +201,193 @@ func TestPartitionChecksumsMatchFile(t *testing.T) {
 	}
 	if len(m.Partitions) < 2 || groups < 4 {
 		t.Fatalf("%d partitions, %d row groups: the test wants several of each", len(m.Partitions), groups)
+	}
+}
+
+// readSnapshotView reads all of view v of sn in 128 KiB reads, as the
+// mount does.
+func readSnapshotView(sn *Snapshot, v View) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, 128<<10)
+	for off := int64(0); ; {
+		n, err := sn.ReadAt(v, buf, off)
+		out = append(out, buf[:n]...)
+		off += int64(n)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+}
+
+// flipInPlace flips one bit of the file at off through a descriptor opened
+// for writing (the inode stays the same) and returns a function that flips
+// it back the same way.
+func flipInPlace(t *testing.T, path string, off int64) func() {
+	t.Helper()
+	flip := func() {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 0x10
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flip()
+	return flip
+}
+
+// TestVerifiedOnceStillRefusesLaterDamage: the Parquet view verifies a row
+// group once per file identity and then reads it straight from the page
+// cache, without checking it again. A file damaged after that first
+// verified read - in place, in the middle of an open snapshot, or replaced
+// by another file - is never served: the snapshot that verified it and a
+// new one both fail with ErrCorrupt. An unchanged file is not checked again
+// by a new snapshot, and a repaired one reads again.
+func TestVerifiedOnceStillRefusesLaterDamage(t *testing.T) {
+	dir, name, part := damageFixture(t)
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := st.head(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rg metastore.RowGroup
+	for _, p := range m.Partitions {
+		if strings.HasSuffix(part, filepath.FromSlash(p.Path)) {
+			rg = p.RowGroups[len(p.RowGroups)/2]
+		}
+	}
+	if rg.Length == 0 {
+		t.Fatalf("no row group found for %s", part)
+	}
+	sn, err := st.Pin(name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Release()
+	want, err := readSnapshotView(sn, ViewParquet)
+	if err != nil || int64(len(want)) != sn.Size(ViewParquet) {
+		t.Fatalf("first read: %d bytes, %v", len(want), err)
+	}
+	if !sn.src[0].leased() {
+		t.Fatal("the snapshot holds no read lease: direct reads are not being tested")
+	}
+	// Verified once: a second snapshot of the unchanged files checks
+	// nothing again, and reads the same bytes.
+	before := verifyCount.Load()
+	sn2, err := st.Pin(name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readSnapshotView(sn2, ViewParquet); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("second snapshot: %v", err)
+	}
+	sn2.Release()
+	if n := verifyCount.Load() - before; n != 0 {
+		t.Fatalf("a second snapshot of unchanged files verified %d row groups again", n)
+	}
+
+	// Damage in place while the snapshot is open: opening the file for
+	// writing breaks the lease first.
+	unflip := flipInPlace(t, part, rg.Offset+rg.Length/2)
+	for _, s := range []*Snapshot{sn, nil} {
+		if s == nil {
+			if s, err = st.Pin(name, 0); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Release()
+		}
+		got, err := readSnapshotView(s, ViewParquet)
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("read after in-place damage (same snapshot %v): %d bytes, %v; want ErrCorrupt", s == sn, len(got), err)
+		}
+		if !bytes.Equal(got, want[:len(got)]) {
+			t.Fatalf("read after in-place damage served other bytes before failing")
+		}
+	}
+	// Repaired (in place again): a new snapshot reads it, checked anew.
+	unflip()
+	before = verifyCount.Load()
+	if got, err := readViewErr(st, name, ViewParquet); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after repair: %v", err)
+	}
+	if verifyCount.Load() == before {
+		t.Fatal("the repaired file was served without being verified again")
+	}
+
+	// A replaced file (another inode under the name) is checked again.
+	orig, err := os.ReadFile(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(orig)
+	bad[rg.Offset+rg.Length/3] ^= 0x01
+	tmp := part + ".tmp"
+	if err := os.WriteFile(tmp, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, part); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readViewErr(st, name, ViewParquet); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read of a replaced, damaged file: %v; want ErrCorrupt", err)
+	}
+}
+
+// TestVerifiedBytesLeavingPageCacheAreCheckedAgain: a verified row group
+// whose pages the page cache dropped is read from the disk again, so it
+// is verified again before it is served (direct reads use RWF_NOWAIT).
+func TestVerifiedBytesLeavingPageCacheAreCheckedAgain(t *testing.T) {
+	dir, name, part := damageFixture(t)
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	want, err := readViewErr(st, name, ViewParquet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resident := make([]byte, (len(mem)+os.Getpagesize()-1)/os.Getpagesize())
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)), uintptr(unsafe.Pointer(&resident[0])))
+	unix.Munmap(mem)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	if bytes.Count(resident, []byte{0}) == 0 {
+		t.Skip("the page cache kept every page of the file (FADV_DONTNEED is not honoured here): nothing leaves it to test")
+	}
+	before := verifyCount.Load()
+	if got, err := readViewErr(st, name, ViewParquet); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read after the page cache dropped the file: %v", err)
+	}
+	if verifyCount.Load() == before {
+		t.Fatal("bytes read back from the disk were served without being verified again")
 	}
 }

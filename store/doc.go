@@ -67,7 +67,11 @@
 //     their bytes are decoded or served. A mismatch or a missing partition
 //     file is ErrCorrupt (EIO at the mount), logged, and recorded as the
 //     dataset's last_error. Manifests from before checksums read unchecked;
-//     bcfs verify keeps checking whole files by SHA-256.
+//     bcfs verify keeps checking whole files by SHA-256. The Parquet view
+//     of a local store verifies a row group once per file identity and
+//     then reads it straight from the page cache under a read lease that
+//     any writer must break first (rowcheck.go says exactly what "verified
+//     once" covers); bytes the page cache dropped are verified again.
 //   - Every new partition file is read back before it is committed (footer
 //     through the partition reader, CRC32C of its row groups), and the
 //     schema is checked against metastore.CheckSchema: what no reader could

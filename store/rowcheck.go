@@ -6,10 +6,16 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"os"
+	"os/signal"
 	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"bcfs/metastore"
 )
@@ -60,6 +66,10 @@ type checkedFile struct {
 	// damage is the first damage found (an ErrCorrupt error). Decoders
 	// may flatten the error a ReadAt returns, so callers ask here.
 	damage atomic.Pointer[error]
+	// raw is the descriptor of a local file, for directReader; nil for
+	// other files (S3, test wrappers), which always read through ReadAt.
+	raw    syscall.RawConn
+	direct directState
 }
 
 // damaged returns the damage found in the file so far, or nil.
@@ -85,7 +95,13 @@ func orDamage(err error, files ...*checkedFile) error {
 }
 
 func newCheckedFile(r io.ReaderAt, path string, p *metastore.Partition, part int, bufs *rgBuffers) *checkedFile {
-	return &checkedFile{r: r, path: path, spans: spansOf(p), part: part, bufs: bufs}
+	c := &checkedFile{r: r, path: path, spans: spansOf(p), part: part, bufs: bufs}
+	if f, ok := r.(*os.File); ok {
+		if raw, err := f.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	return c
 }
 
 func (c *checkedFile) ReadAt(p []byte, off int64) (int, error) {
@@ -287,4 +303,306 @@ func (s *Store) reportDamage(name, file string, err error) {
 		file = "read"
 	}
 	s.recordError(name, file, err)
+}
+
+// Direct reads of verified row groups (the Parquet view).
+//
+// The Parquet view copies row groups unchanged, so once a row group's bytes
+// are verified nothing needs them in memory: the view reads them with
+// pread straight into the caller's buffer, as an unchecked read would, for
+// as long as they are sure to be the verified bytes. "Verified once"
+// means:
+//
+//   - The snapshot holds a read lease on the file (fcntl F_SETLEASE
+//     F_RDLCK), which the kernel grants only while no one has the file
+//     open for writing. Anyone opening it for writing or truncating it
+//     first breaks the lease: the kernel signals this process (SIGIO) and
+//     holds the opener until the lease is given up. The handler marks the
+//     file's direct reads off, then gives the lease up; from then on every
+//     read of that snapshot goes through checkedFile.ReadAt, which checks
+//     every row group it loads. A direct read checks the mark after its
+//     pread too, so a read racing with the break is discarded.
+//   - While the lease is held the file cannot change through the kernel,
+//     so a row group is verified once per file identity (device, inode,
+//     size, mtime, ctime): the process remembers (identity, byte range,
+//     CRC32C) in verifiedSpans, and a snapshot opened later on the same,
+//     unchanged file does not check it again. A file written, truncated or
+//     replaced in between has another identity (its ctime moves, and is
+//     fine-grained once queried since Linux 6.13) and is checked again.
+//   - A direct read uses RWF_NOWAIT: it is served only from the page
+//     cache. Bytes that must come from the disk again (the page cache
+//     dropped them) are verified again before they are served.
+//
+// Not covered: bytes that changed on the disk below the filesystem after
+// the check and were read back into the page cache by another process
+// between two of ours; a writer let through because this process did not
+// answer the lease break for /proc/sys/fs/lease-break-time (45 s; it was
+// stopped). bcfs verify (SHA-256 of whole files) finds such damage. Where
+// no lease can be had (a file open for writing, a filesystem without
+// leases, a file of another owner without CAP_LEASE, the S3 store) every
+// read goes through ReadAt, as do reads for decoding (the CSV view,
+// merges), which check every row group they load.
+
+// fileID identifies a file's content to the kernel.
+type fileID struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64 // ns
+}
+
+// spanID is a verified byte range and the CRC32C it was checked against.
+type spanID struct {
+	off, n int64
+	crc    uint32
+}
+
+// verifiedSpans remembers the row groups this process verified, by file
+// identity. It is bounded by maxVerifiedFiles files (then starts over).
+type verifiedSpans struct {
+	mu    sync.Mutex // protects files
+	files map[fileID]map[spanID]struct{}
+}
+
+const maxVerifiedFiles = 4096
+
+var verified = verifiedSpans{files: map[fileID]map[spanID]struct{}{}}
+
+func (v *verifiedSpans) has(id fileID, s spanID) bool {
+	v.mu.Lock()
+	_, ok := v.files[id][s]
+	v.mu.Unlock()
+	return ok
+}
+
+// forget drops what was verified of file id (a writer opened it).
+func (v *verifiedSpans) forget(id fileID) {
+	v.mu.Lock()
+	delete(v.files, id)
+	v.mu.Unlock()
+}
+
+func (v *verifiedSpans) add(id fileID, s spanID) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m := v.files[id]
+	if m == nil {
+		if len(v.files) >= maxVerifiedFiles {
+			clear(v.files)
+		}
+		m = map[spanID]struct{}{}
+		v.files[id] = m
+	}
+	m[s] = struct{}{}
+}
+
+// directReader reads a checkedFile for the Parquet view: verified row
+// groups by pread into the caller's buffer (see above), everything else
+// through checkedFile.ReadAt.
+type directReader struct{ c *checkedFile }
+
+func (d directReader) ReadAt(p []byte, off int64) (int, error) {
+	c := d.c
+	if len(p) == 0 || !c.leased() {
+		return c.ReadAt(p, off)
+	}
+	j := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].off+c.spans[i].n > off })
+	if j == len(c.spans) || c.spans[j].crc == nil || c.spans[j].off > off || off+int64(len(p)) > c.spans[j].off+c.spans[j].n {
+		return c.ReadAt(p, off)
+	}
+	if n, ok := c.readVerified(j, p, off); ok {
+		return n, nil
+	}
+	return c.ReadAt(p, off)
+}
+
+// directState is a checkedFile's lease, taken at its first direct read.
+type directState struct {
+	once   sync.Once
+	ok     bool   // the lease was granted: direct reads may go on
+	id     fileID // the file's identity under the lease
+	broken atomic.Bool
+}
+
+// leased takes the file's read lease on first use and reports whether
+// direct reads may go on: a lease is held and no writer broke it.
+func (c *checkedFile) leased() bool {
+	if c.raw == nil {
+		return false
+	}
+	c.direct.once.Do(func() { c.direct.ok = c.takeLease() })
+	return c.direct.ok && !c.direct.broken.Load()
+}
+
+func (c *checkedFile) takeLease() bool {
+	leases.start()
+	var err error
+	if cerr := c.raw.Control(func(fd uintptr) { _, err = unix.FcntlInt(fd, unix.F_SETLEASE, unix.F_RDLCK) }); cerr != nil || err != nil {
+		return false
+	}
+	leases.add(c)
+	id, err := c.stat()
+	if err != nil {
+		leases.remove(c)
+		return false
+	}
+	c.direct.id = id
+	return true
+}
+
+// release gives up the lease (if any); the file is closing.
+func (c *checkedFile) release() {
+	if c.raw != nil {
+		leases.remove(c)
+	}
+}
+
+// readVerified reads p at off, inside span j, straight from the page cache,
+// verifying the span first if this identity of the file has not had it
+// verified. false: read it through ReadAt instead (the lease broke, the
+// span is damaged, or its pages keep leaving the page cache).
+func (c *checkedFile) readVerified(j int, p []byte, off int64) (int, bool) {
+	sp := c.spans[j]
+	key := spanID{sp.off, sp.n, *sp.crc}
+	if !verified.has(c.direct.id, key) && !c.verify(j) {
+		return 0, false
+	}
+	for tries := 0; tries < 2; tries++ {
+		n, err := c.preadNoWait(p, off)
+		if c.direct.broken.Load() {
+			return 0, false // a writer may have changed what was read
+		}
+		if err == nil && n == len(p) {
+			return n, true
+		}
+		if !errors.Is(err, unix.EAGAIN) && err != nil {
+			if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+				c.direct.broken.Store(true) // no RWF_NOWAIT here
+			}
+			return 0, false
+		}
+		// Part of the range left the page cache: what the disk gives
+		// is verified again first.
+		if !c.verify(j) {
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// verify checks span j's CRC32C over the file's bytes, streamed through a
+// small buffer, and remembers it under the file's identity. A mismatch is
+// left to ReadAt to find again and report.
+func (c *checkedFile) verify(j int) bool {
+	sp := c.spans[j]
+	bp := verifyBufs.Get().(*[]byte)
+	defer verifyBufs.Put(bp)
+	buf := *bp
+	crc := uint32(0)
+	for pos, end := sp.off, sp.off+sp.n; pos < end; {
+		k := int(min(int64(len(buf)), end-pos))
+		if m, _ := c.r.ReadAt(buf[:k], pos); m < k {
+			return false
+		}
+		crc = crc32.Update(crc, castagnoli, buf[:k])
+		pos += int64(k)
+	}
+	if crc != *sp.crc || c.direct.broken.Load() {
+		return false
+	}
+	verified.add(c.direct.id, spanID{sp.off, sp.n, crc})
+	verifyCount.Add(1)
+	return true
+}
+
+// verifyCount counts the spans verify checked (tests).
+var verifyCount atomic.Int64
+
+var verifyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+func (c *checkedFile) stat() (fileID, error) {
+	var st unix.Stat_t
+	var err error
+	if cerr := c.raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) }); cerr != nil {
+		return fileID{}, cerr
+	}
+	if err != nil {
+		return fileID{}, err
+	}
+	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
+}
+
+// preadNoWait reads p at off from the page cache only (RWF_NOWAIT).
+func (c *checkedFile) preadNoWait(p []byte, off int64) (int, error) {
+	var n int
+	var err error
+	iov := unix.Iovec{Base: &p[0]}
+	iov.SetLen(len(p))
+	if cerr := c.raw.Read(func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(unix.SYS_PREADV2, fd, uintptr(unsafe.Pointer(&iov)), 1, uintptr(off), uintptr(off>>32), unix.RWF_NOWAIT)
+		n = int(r)
+		if e != 0 {
+			n, err = 0, e
+		}
+		return true
+	}); cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
+// leaseTable is the files holding read leases, for the SIGIO handler.
+type leaseTable struct {
+	once  sync.Once
+	mu    sync.Mutex // protects files
+	files map[*checkedFile]struct{}
+}
+
+var leases = leaseTable{files: map[*checkedFile]struct{}{}}
+
+// start installs the handler of lease breaks once per process.
+func (t *leaseTable) start() {
+	t.once.Do(func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, unix.SIGIO)
+		go func() {
+			for range sig {
+				t.breakAll()
+			}
+		}()
+	})
+}
+
+func (t *leaseTable) add(c *checkedFile) {
+	t.mu.Lock()
+	t.files[c] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *leaseTable) remove(c *checkedFile) {
+	t.mu.Lock()
+	delete(t.files, c)
+	t.mu.Unlock()
+}
+
+// breakAll answers a SIGIO: every file whose lease is being broken stops
+// its direct reads, then gives the lease up so that the writer goes on. A
+// signal does not say which file: each is asked (F_GETLEASE shows F_UNLCK
+// while a break is pending).
+func (t *leaseTable) breakAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.files {
+		var typ int
+		var err error
+		if cerr := c.raw.Control(func(fd uintptr) { typ, err = unix.FcntlInt(fd, unix.F_GETLEASE, 0) }); cerr != nil || err != nil {
+			continue
+		}
+		if typ == unix.F_RDLCK {
+			continue
+		}
+		c.direct.broken.Store(true)
+		verified.forget(c.direct.id)
+		c.raw.Control(func(fd uintptr) { unix.FcntlInt(fd, unix.F_SETLEASE, unix.F_UNLCK) })
+		delete(t.files, c)
+	}
 }

@@ -161,6 +161,9 @@ func (s *Store) pinManifest(name string, m *metastore.Manifest) (*Snapshot, erro
 }
 
 func (sn *Snapshot) closeFiles() {
+	for _, c := range sn.src {
+		c.release()
+	}
 	for _, f := range sn.files {
 		f.Close()
 	}
@@ -513,7 +516,7 @@ func (sn *Snapshot) parquetLayout() (*formats.ViewLayout, error) {
 	sn.layoutOnce.Do(func() {
 		srcs := make([]formats.ViewSource, len(sn.files))
 		for i, f := range sn.src {
-			srcs[i] = formats.ViewSource{R: f, Size: sn.m.Partitions[i].Size}
+			srcs[i] = formats.ViewSource{R: directReader{f}, Size: sn.m.Partitions[i].Size}
 		}
 		sn.layout, sn.layoutErr = formats.BuildViewLayout(sn.m.Schema, srcs)
 		if sn.layoutErr == nil && sn.layout.Size() != sn.m.ParquetSize {
