@@ -29,8 +29,10 @@ type BatchOptions struct {
 	// 1 commits every file on its own, as Ingest does.
 	MaxFiles int
 	// MaxBytes bounds the decoded rows a group holds before it is merged
-	// (batchBytes; 0: a quarter of Options.IngestBufferBytes). A file that
-	// alone does not fit is ingested on its own, streaming.
+	// (batchBytes; 0: a quarter of Options.IngestBufferBytes): at most
+	// MaxBytes plus one decoder batch, twice that while the rows are split
+	// by partition, then the build's own bounds. A file that alone does
+	// not fit is ingested on its own, streaming.
 	MaxBytes int64
 }
 
@@ -143,10 +145,10 @@ func (s *Store) ingestGroup(ctx context.Context, name string, files []string, op
 	m, err := s.Update(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
 		retries++
 		g = GroupResult{}
-		src, p, n, err := s.decodeGroup(name, files, opt, head, &g)
+		src, p, n := s.decodeGroup(name, files, opt, head, &g)
 		next = n
-		if err != nil || src == nil {
-			return nil, nil, err // nothing to merge
+		if src == nil {
+			return nil, nil, nil // nothing to merge
 		}
 		p.opt.Source = groupLabel(src.files)
 		res, m, written, err := s.build(ctx, p, src, func() formats.Stats { return src.stats })
@@ -216,7 +218,7 @@ func withFiles(report json.RawMessage, files []string) (json.RawMessage, error) 
 // error and contributes nothing. It returns the good files' batches (nil
 // when there are none), the plan of the merge onto head, and how many
 // files it consumed.
-func (s *Store) decodeGroup(name string, files []string, opt BatchOptions, head *metastore.Manifest, g *GroupResult) (*filesSource, *plan, int, error) {
+func (s *Store) decodeGroup(name string, files []string, opt BatchOptions, head *metastore.Manifest, g *GroupResult) (*filesSource, *plan, int) {
 	var (
 		src  *filesSource
 		plan *plan
@@ -262,9 +264,9 @@ func (s *Store) decodeGroup(name string, files []string, opt BatchOptions, head 
 		dec.Close()
 		if over {
 			if k == 0 {
-				return nil, nil, 0, nil
+				return nil, nil, 0
 			}
-			return src, plan, k, nil // this file starts the next group
+			return src.inPartitionOrder(plan), plan, k // this file starts the next group
 		}
 		if failed {
 			continue
@@ -294,7 +296,7 @@ func (s *Store) decodeGroup(name string, files []string, opt BatchOptions, head 
 			src.stats.Vendor = stats.Vendor
 		}
 	}
-	return src.inPartitionOrder(plan), plan, len(files), nil
+	return src.inPartitionOrder(plan), plan, len(files)
 }
 
 // inPartitionOrder fixes the plan's granularity as one after another would

@@ -328,4 +328,16 @@ func TestIngestFilesMemoryBound(t *testing.T) {
 	if got, want := readView(t, st, "M", ViewCSV), readView(t, seq, "M", ViewCSV); !bytes.Equal(got, want) {
 		t.Fatalf("batch differs from sequential:\n%s", firstDiff(got, want))
 	}
+	sh, err := seq.head("M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bh, err := st.head("M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Settings.Granularity != bh.Settings.Granularity || len(sh.Partitions) != len(bh.Partitions) {
+		t.Fatalf("granularity %s, %d partitions; one after another %s, %d",
+			bh.Settings.Granularity, len(bh.Partitions), sh.Settings.Granularity, len(sh.Partitions))
+	}
 }
