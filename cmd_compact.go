@@ -18,7 +18,7 @@ func newCompactCommand(g *globalOptions) *cli.Command {
 		Description: "An ingest that only adds rows after a partition's last timestamp writes them as one more file of " +
 			"that partition; views read the files in order. compact folds every partition's files into one, as a " +
 			"new version (source \"compaction\") with the same rows; bcfs cleanup does it on its own for partitions " +
-			"whose month (or day, year) is over and for open ones with 8 files or more. With no NAME, every dataset.\n\n" +
+			"whose month (or day, year) is over. With no NAME, every dataset.\n\n" +
 			examples("bcfs compact", "bcfs compact ES_1min --dry-run", "bcfs compact --json"),
 		Flags: []cli.Flag{
 			storeFlag(g),

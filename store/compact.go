@@ -15,19 +15,16 @@ import (
 // only how they are split into files and row groups. Older versions keep
 // their files until retention drops them and GC collects them.
 //
-// Cleanup compacts what is due (compactDue): every key with several files
+// Cleanup compacts what is due (compactPlan): every key with several files
 // whose time bucket has ended (its end is past, or the dataset has a later
-// key), so a month is rewritten once after its last day; and a key still
-// open once it has compactOpenFiles files, whose small files after the
-// first are folded into one (the big first file is not rewritten). Compact
-// with All folds every key with several files into one file.
+// key), so a month of daily appends is rewritten once, after its last day:
+// the appends and that one rewrite write about twice the data added. A key
+// still open is left to grow (an ingest bounds it at maxKeyFiles), since
+// folding it while appends go on would rewrite the same rows again and
+// again. Compact with All folds every key with several files into one.
 
 // SourceCompaction is the source of a version made by compaction.
 const SourceCompaction = "compaction"
-
-// compactOpenFiles is how many files a key whose time bucket is still open
-// may have before cleanup folds the ones after the first.
-const compactOpenFiles = 8
 
 // CompactOptions tune Compact.
 type CompactOptions struct {
@@ -74,8 +71,6 @@ func compactPlan(m *metastore.Manifest, all bool, now time.Time) []compactGroup 
 		case n < 2:
 		case all || j < len(parts) || bucketEnded(parts[i], m.Settings.Granularity, now):
 			out = append(out, compactGroup{key: parts[i].Key, first: i, n: n})
-		case n >= compactOpenFiles:
-			out = append(out, compactGroup{key: parts[i].Key, first: i + 1, n: n - 1})
 		}
 		i = j
 	}
