@@ -141,8 +141,19 @@ for v in csv parquet; do
 done
 target 'view_cache_*' "mbps>=1000" ">=1GB/s"
 target updates_bytes "ratio<=2" "<=2x"
+target updates_bytes_last10 "ratio<=2" "<=2x"
 target update_commit "bcfs<0.1" "<0.1s"
 target ingest_dir "ratio<=0.3334" ">=3x(<=0.33x)"
+
+# What the peer of a sub-script's step is, for the table's legend.
+declare -A SUB_PEER=(
+	[updates_bytes]="bytes of the days' own Parquet (each day ingested alone); bcfs: bytes the daily appends wrote"
+	[updates_bytes_last10]="as updates_bytes, the last 10 days only"
+	[updates_bytes_compacted]="as updates_bytes; bcfs: the appends plus a bcfs compact afterwards"
+	[updates_bytes_rewrite]="as updates_bytes; 'bcfs' here: BCFS_APPEND=0 (every update rewrites its month partition)"
+	[update_commit]="BCFS_APPEND=0 (month partition rewritten); median wall time of a whole bcfs ingest process per day"
+	[ingest_dir]="bcfs ingest --jobs 1 --files-per-commit 1 of the same files; bcfs: the default (--jobs = cores)"
+)
 
 # --- helpers -------------------------------------------------------------------
 
@@ -392,7 +403,7 @@ run_sub() {
 	while read -r tag s bv pv br pr runs unit bytes extra; do
 		[[ $tag == RESULT && -n $runs ]] || continue
 		STEPS+=("$s")
-		PEER_DESC[$s]="see scripts/$name"
+		PEER_DESC[$s]="${SUB_PEER[$s]:-see scripts/$name}"
 		echo "$s $bv $pv $br $pr - - $runs ${unit:-s} ${bytes:--}" >>"$RESULTS"
 		n=$((n + 1))
 	done < <(grep '^RESULT ' "$out" || true)

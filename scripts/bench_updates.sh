@@ -77,7 +77,7 @@ ingest() { # MODE STORE FILE
 	local append=1
 	[[ $1 == rewrite ]] && append=0
 	echo "+ BCFS_APPEND=$append bcfs --store $2 ingest --dataset bars $3" >>"$LOG"
-	BCFS_APPEND=$append "$BCFS" --store "$2" ingest --dataset bars "$3" >>"$LOG" 2>&1 || die "ingest of $3 ($1) failed (log: $LOG; KEEP=1 keeps it)"
+	BCFS_APPEND=$append /usr/bin/time -f %M -a -o "${RSS_OUT:-/dev/null}" "$BCFS" --store "$2" ingest --dataset bars "$3" >>"$LOG" 2>&1 || die "ingest of $3 ($1) failed (log: $LOG; KEEP=1 keeps it)"
 }
 
 # --- base dataset --------------------------------------------------------------
@@ -87,14 +87,14 @@ for mode in append rewrite; do
 done
 
 # --- daily updates -------------------------------------------------------------
-for mode in append rewrite; do : >"$W/$mode.ms"; : >"$W/$mode.bytes"; done
+for mode in append rewrite; do : >"$W/$mode.ms"; : >"$W/$mode.bytes"; : >"$W/$mode.rss"; done
 : >"$W/own.bytes"
 for f in "$W"/days/*.csv; do
 	for mode in append rewrite; do
 		st=$W/store-$mode
 		files "$st" >"$W/before"
 		t0=$(now_ns)
-		ingest "$mode" "$st" "$f"
+		RSS_OUT=$W/$mode.rss ingest "$mode" "$st" "$f"
 		t1=$(now_ns)
 		files "$st" >"$W/after"
 		echo $(((t1 - t0) / 1000000)) >>"$W/$mode.ms"
@@ -139,3 +139,12 @@ printf '%-28s %14s %14s %10s\n' "median commit (ms, process)" "$a_ms" "$r_ms" "$
 printf '%-28s %14s %14s\n' "max commit (ms, process)" "$(sort -n "$W/append.ms" | tail -n 1)" "$(sort -n "$W/rewrite.ms" | tail -n 1)"
 printf 'bcfs compact afterwards: %d bytes in %d ms; appends + compaction = %sx the data added (export byte-identical to the peer)\n' \
 	"$compact_bytes" "$compact_ms" "$(ratio $((a_bytes + compact_bytes)) "$own")"
+# For scripts/bench.sh: RESULT STEP BCFS PEER BCFS_RSS_KB PEER_RSS_KB RUNS UNIT
+# (bytes: B; the peer of the byte counts is the data added, of the commit
+# time the rewrite store; RSS: median peak RSS of the daily ingests).
+a_rss=$(median <"$W/append.rss") r_rss=$(median <"$W/rewrite.rss")
+echo "RESULT updates_bytes $a_bytes $own - - $DAYS B"
+echo "RESULT updates_bytes_last10 $a_last $own_last - - $((DAYS < 10 ? DAYS : 10)) B"
+echo "RESULT updates_bytes_compacted $((a_bytes + compact_bytes)) $own - - $DAYS B"
+echo "RESULT updates_bytes_rewrite $r_bytes $own - - $DAYS B"
+echo "RESULT update_commit $(awk -v a="$a_ms" 'BEGIN { print a / 1000 }') $(awk -v r="$r_ms" 'BEGIN { print r / 1000 }') $a_rss $r_rss $DAYS s"
