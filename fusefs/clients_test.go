@@ -99,8 +99,16 @@ func TestDuckDBReadsParquet(t *testing.T) {
 	m := mount(t, Options{}, func(st *store.Store) {
 		ingestFile(t, st, "yahoo/CALM", filepath.Join(data, "yfinance/tests/data/CALM-1d-no-bad-divs.csv"))
 		ingestFile(t, st, "ES", writeFile(t, t.TempDir(), "ES.csv", genBars(day, 20000, "ES", "ibkr")))
+		// Two appends: each adds a file to the partition of the rows
+		// before it.
+		ingestFile(t, st, "ESA", writeFile(t, t.TempDir(), "a.csv", genBars(day, 20000, "ES", "ibkr")))
+		ingestFile(t, st, "ESA", writeFile(t, t.TempDir(), "b.csv", genBars(day.Add(20000*time.Minute), 300, "ES", "yahoo")))
+		ingestFile(t, st, "ESA", writeFile(t, t.TempDir(), "c.csv", genBars(day.Add(20300*time.Minute), 300, "ES", "barchart")))
 	})
-	for _, ds := range []string{"yahoo/CALM", "ES"} {
+	if m, err := m.st.Manifest("ESA", 0); err != nil || len(m.Partitions) < 3 {
+		t.Fatalf("ESA has %v partition files, want appended ones (%v)", len(m.Partitions), err)
+	}
+	for _, ds := range []string{"yahoo/CALM", "ES", "ESA"} {
 		t.Run(ds, func(t *testing.T) {
 			want := csvFigures(t, snapshotBytes(t, m.st, ds, store.ViewCSV))
 			out, err := exec.Command(node, filepath.Join(dir, "duckdb_check.mjs"), filepath.Join(m.mnt, ds+".parquet")).CombinedOutput()

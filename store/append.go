@@ -17,10 +17,11 @@ import (
 // time range merge as before, onto all of the key's files, into one file.
 //
 // Reads fan out over a key's files; maxKeyFiles bounds them: an append
-// that would exceed it folds the files after the first (the small ones
-// the appends left) and the new rows into one file, so the key stays at
-// two files and the big first file is not rewritten. Compaction (compact.go,
-// run by cleanup) folds a key's files into one later.
+// that would exceed it folds the newest files with the new rows into one
+// (foldFrom), never the first file, and never a file more than twice the
+// size of what is folded with it, so a row is rewritten about log2(appends)
+// times however often a key is appended to, not once per fold. Compaction
+// (compact.go, run by cleanup) folds a key's files into one later.
 
 // maxKeyFiles is the most files a key gets from appends.
 const maxKeyFiles = 32
@@ -85,6 +86,20 @@ func minTimestamp(b *formats.Batch) int64 {
 	return m
 }
 
+// foldFrom picks where the fold of an append at the cap starts: going back
+// from the newest file, it takes every file at most twice the rows taken so
+// far (starting with rows, the rows being added), stopping at the first
+// larger one or at the key's first file; it takes at least the newest file.
+func foldFrom(base []metastore.Partition, rows int64) int {
+	j := len(base) - 1
+	sum := rows + base[j].Rows
+	for j > 1 && base[j-1].Rows <= 2*sum {
+		j--
+		sum += base[j].Rows
+	}
+	return j
+}
+
 // merge merges incoming onto the key's current result (ks.base, then this
 // ingest's last file for the key). When every incoming row comes after the
 // last file of base, base stays and only this ingest's rows are written;
@@ -105,7 +120,8 @@ func (r *router) merge(key string, ks *keyState, incoming *formats.Batch) error 
 		minTimestamp(incoming) > base[n-1].MaxTS.UnixNano() {
 		keepBase, onto = base, tail
 		if n+1 > maxKeyFiles {
-			keepBase, onto = base[:1], append(slices.Clone(base[1:]), tail...)
+			j := foldFrom(base, int64(incoming.Len())+ks.part.Rows)
+			keepBase, onto = base[:j], append(slices.Clone(base[j:]), tail...)
 		}
 	}
 	stored, err := r.s.readFiles(dir, onto, r.schema)

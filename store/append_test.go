@@ -278,23 +278,64 @@ func TestOverlapAfterAppendMerges(t *testing.T) {
 	}
 }
 
-// TestAppendCapFoldsSmallFiles: at maxKeyFiles an append folds the files
-// after the first and the new rows into one, and keeps the first.
+// TestAppendCapFoldsSmallFiles: at maxKeyFiles an append folds the newest
+// small files and the new rows into one, keeping the first file and a file
+// much bigger than what is folded.
 func TestAppendCapFoldsSmallFiles(t *testing.T) {
 	tw := newTwin(t)
 	tw.ingest(tenMinuteBars(t, tw.dir, "base.csv", jan2, 144, "yahoo", 100, "A"))
-	first := filesOf(tw.head(tw.st), jan)[0]
-	for i := 1; i < maxKeyFiles; i++ {
-		tw.ingest(tenMinuteBars(t, tw.dir, fmt.Sprintf("h%d.csv", i), jan2.Add(time.Duration(144*10+i)*time.Minute), 1, "yahoo", 200, "A"))
+	tw.ingest(tenMinuteBars(t, tw.dir, "big.csv", jan2.AddDate(0, 0, 1), 100, "yahoo", 100, "A"))
+	files := filesOf(tw.head(tw.st), jan)
+	first, big := files[0], files[1]
+	for i := 2; i < maxKeyFiles; i++ {
+		tw.ingest(tenMinuteBars(t, tw.dir, fmt.Sprintf("h%d.csv", i), jan2.AddDate(0, 0, 2).Add(time.Duration(i)*time.Minute), 1, "yahoo", 200, "A"))
 	}
 	if n := len(filesOf(tw.head(tw.st), jan)); n != maxKeyFiles {
 		t.Fatalf("%d files, want %d", n, maxKeyFiles)
 	}
 	tw.ingest(tenMinuteBars(t, tw.dir, "over.csv", jan2.AddDate(0, 0, 3), 2, "yahoo", 300, "A"))
-	files := filesOf(tw.head(tw.st), jan)
-	if len(files) != 2 || files[0].Path != first.Path || files[1].Rows != maxKeyFiles-1+2 {
-		t.Fatalf("after the cap: %d files, first %s (want %s), second %d rows", len(files), files[0].Path, first.Path, files[len(files)-1].Rows)
+	files = filesOf(tw.head(tw.st), jan)
+	if len(files) != 3 || files[0].Path != first.Path || files[1].Path != big.Path || files[2].Rows != maxKeyFiles-2+2 {
+		t.Fatalf("after the cap: %d files, %s %s (want %s %s kept), last %d rows", len(files), files[0].Path, files[1].Path, first.Path, big.Path, files[len(files)-1].Rows)
 	}
+}
+
+// TestFoldPolicyIsLogarithmic simulates appends of one row each to a key at
+// the cap: every row is rewritten about log2(appends) times, where folding
+// every file after the first rewrites rows once per fold.
+func TestFoldPolicyIsLogarithmic(t *testing.T) {
+	const appends = 5000
+	simulate := func(fold func(base []metastore.Partition, rows int64) int) (written int64, most int) {
+		base := []metastore.Partition{{Rows: 1_000_000}}
+		for i := 0; i < appends; i++ {
+			if len(base)+1 > maxKeyFiles {
+				j := fold(base, 1)
+				var rows int64 = 1
+				for _, pt := range base[j:] {
+					rows += pt.Rows
+				}
+				base = append(base[:j], metastore.Partition{Rows: rows})
+				written += rows
+			} else {
+				base = append(base, metastore.Partition{Rows: 1})
+				written++
+			}
+			most = max(most, len(base))
+		}
+		return written, most
+	}
+	got, most := simulate(foldFrom)
+	all, _ := simulate(func([]metastore.Partition, int64) int { return 1 })
+	if most > maxKeyFiles {
+		t.Fatalf("a key reached %d files", most)
+	}
+	if bound := int64(appends) * 16; got > bound {
+		t.Fatalf("%d appends of one row wrote %d rows, want at most %d (log2); folding everything wrote %d", appends, got, bound, all)
+	}
+	if got*5 > all {
+		t.Fatalf("foldFrom wrote %d rows, folding all after the first %d", got, all)
+	}
+	t.Logf("%d appends: %d rows written (folding all after the first: %d)", appends, got, all)
 }
 
 // TestSeveralFilesThroughEveryReader: with keys of several files, every
