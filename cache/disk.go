@@ -220,6 +220,10 @@ func (c *Views) Fill(ctx context.Context, key string, size int64, write func(tmp
 		return nil // there, or being replaced by another process
 	}
 	c.evict(c.max-size, "")
+	// The folder may have been removed (deleting the cache loses nothing).
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return fmt.Errorf("view cache: %w", err)
+	}
 	tmp, err := os.CreateTemp(c.dir, tmpPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return fmt.Errorf("view cache: %w", err)

@@ -115,7 +115,7 @@ func TestViewsDamagedNotServed(t *testing.T) {
 				f.Close()
 			}
 			// ...and checked again once the file changed.
-			time.Sleep(10 * time.Millisecond) // a new mtime
+			time.Sleep(20 * time.Millisecond) // a new mtime
 			if err := tc.damage(c.Path("k")); err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +147,7 @@ func TestViewsLRUBound(t *testing.T) {
 	c := openViews(t, t.TempDir(), 3*size)
 	for _, k := range []string{"a", "b", "c"} {
 		fill(t, c, k, content(k, size))
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // distinct access times, whatever the clock tick
 	}
 	// a is used again, so b is now the least recently used.
 	fa := c.Open("a", size)
@@ -224,4 +224,22 @@ func TestViewsStaleTempRemoved(t *testing.T) {
 	if _, err := os.Stat(live); err != nil {
 		t.Errorf("temp file of a live process removed: %v", err)
 	}
+}
+
+func TestViewsFolderRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "views")
+	c := openViews(t, dir, 1<<20)
+	fill(t, c, "a", content("a", 1000))
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if f := c.Open("a", 1000); f != nil {
+		t.Fatal("hit after the folder was removed")
+	}
+	fill(t, c, "a", content("a", 1000))
+	f := c.Open("a", 1000)
+	if f == nil {
+		t.Fatal("miss after a fill into the removed folder")
+	}
+	f.Close()
 }

@@ -218,7 +218,7 @@ func TestViewCacheEvictsToBound(t *testing.T) {
 	defer fa.Close()
 	readView(t, filepath.Join(m.mnt, "B.csv"))
 	waitFills(t, vc, 2)
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
 	readView(t, filepath.Join(m.mnt, "B.csv")) // B used after A
 	readView(t, filepath.Join(m.mnt, "C.csv"))
 	waitFills(t, vc, 3)
@@ -263,7 +263,7 @@ func TestViewCacheDamagedNotServed(t *testing.T) {
 		if len(files) != 1 {
 			t.Fatalf("cached files %q", files)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 		if err := d(files[0]); err != nil {
 			t.Fatal(err)
 		}
