@@ -110,52 +110,59 @@ var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 
 // 1e22 is one correctly rounded IEEE operation (Clinger's fast path). It
 // reports false for anything else, which parseNumber then handles.
 func parseFloatFast(b []byte) (float64, bool) {
-	i := 0
 	if len(b) > 0 && (b[0] == ' ' || b[len(b)-1] == ' ') {
 		b = trimBytes(b)
 	}
+	i := 0
 	neg := false
 	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
 		neg = b[0] == '-'
 		i++
 	}
-	var mant uint64
-	exp, nd := 0, 0
-	dot, any := false, false
-	for ; i < len(b); i++ {
-		c := b[i]
-		if c >= '0' && c <= '9' {
-			any = true
-			if mant == 0 && c == '0' {
-				if dot {
-					exp--
-				}
-				continue
-			}
-			if nd >= 19 {
-				return 0, false
-			}
-			mant = mant*10 + uint64(c-'0')
-			nd++
-			if dot {
-				exp--
-			}
-			continue
-		}
-		if c == '.' && !dot {
-			dot = true
-			continue
-		}
-		return 0, false
+	// Leading zeros carry no digits of the mantissa.
+	lead := i
+	for i < len(b) && b[i] == '0' {
+		i++
 	}
-	if !any || mant >= 1<<53 || exp < -22 || exp > 22 {
+	any := i > lead
+	var mant uint64
+	s := i
+	for ; i < len(b); i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			break
+		}
+		mant = mant*10 + uint64(c)
+	}
+	nd := i - s
+	exp := 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		f := i
+		if mant == 0 {
+			for i < len(b) && b[i] == '0' {
+				i++
+			}
+		}
+		z := i
+		for ; i < len(b); i++ {
+			c := b[i] - '0'
+			if c > 9 {
+				break
+			}
+			mant = mant*10 + uint64(c)
+		}
+		nd += i - z
+		exp = f - i
+		any = any || i > f
+	}
+	any = any || nd > 0
+	if i != len(b) || !any || nd > 19 || mant >= 1<<53 || exp < -22 {
 		return 0, false
 	}
 	f := float64(mant)
 	if exp < 0 {
 		f /= exactPow10[-exp]
-	} else {
-		f *= exactPow10[exp]
 	}
 	if neg {
 		f = -f
