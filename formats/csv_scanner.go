@@ -15,15 +15,16 @@ import (
 // Errors are *ParseError wrapping csv.ErrQuote or csv.ErrBareQuote with the
 // line where the record starts and the 1-based field number.
 type RecordScanner struct {
-	r      *bufio.Reader
-	line   int64 // lines consumed so far
-	start  int64 // line where the current record starts
-	fields [][]byte
-	buf    []byte // unescaped fields of a record that had quotes
-	ends   []int
-	long   []byte // a line longer than the bufio buffer
-	began  bool   // the BOM check has run
-	max    int    // record limit in bytes
+	r       *bufio.Reader
+	line    int64 // lines consumed so far
+	start   int64 // line where the current record starts
+	fields  [][]byte
+	buf     []byte // unescaped fields of a record that had quotes
+	ends    []int
+	long    []byte // a line longer than the bufio buffer
+	pending []byte // the line nextLine read but did not add
+	began   bool   // the BOM check has run
+	max     int    // record limit in bytes
 }
 
 // NewRecordScanner returns a scanner reading from r. A record longer than
@@ -91,6 +92,15 @@ func lineBody(line []byte) []byte {
 // Next returns the fields of the next record, valid until the next call, or
 // io.EOF after the last one.
 func (s *RecordScanner) Next() ([][]byte, error) {
+	line, err := s.nextNonBlank()
+	if err != nil {
+		return nil, err
+	}
+	return s.split(line)
+}
+
+// nextNonBlank reads the line where the next record starts.
+func (s *RecordScanner) nextNonBlank() ([]byte, error) {
 	for {
 		line, err := s.readLine()
 		if err != nil {
@@ -99,25 +109,58 @@ func (s *RecordScanner) Next() ([][]byte, error) {
 			}
 			return nil, err
 		}
-		body := lineBody(line)
-		if len(body) == 0 {
-			continue
-		}
-		s.start = s.line
-		if bytes.IndexByte(body, '"') >= 0 {
-			return s.parseQuoted(line)
-		}
-		s.fields = s.fields[:0]
-		for {
-			i := bytes.IndexByte(body, ',')
-			if i < 0 {
-				s.fields = append(s.fields, body)
-				return s.fields, nil
-			}
-			s.fields = append(s.fields, body[:i])
-			body = body[i+1:]
+		if len(lineBody(line)) != 0 {
+			s.start = s.line
+			return line, nil
 		}
 	}
+}
+
+// split returns the fields of the record starting with line.
+func (s *RecordScanner) split(line []byte) ([][]byte, error) {
+	body := lineBody(line)
+	if bytes.IndexByte(body, '"') >= 0 {
+		return s.parseQuoted(line)
+	}
+	s.fields = s.fields[:0]
+	for {
+		i := bytes.IndexByte(body, ',')
+		if i < 0 {
+			s.fields = append(s.fields, body)
+			return s.fields, nil
+		}
+		s.fields = append(s.fields, body[:i])
+		body = body[i+1:]
+	}
+}
+
+// errNotPlain: nextLine read a record it did not add (record has it).
+var errNotPlain = errors.New("record not added")
+
+// nextLine reads the next record and adds it to r when it is one unquoted
+// line with r.nf fields. Otherwise it returns errNotPlain and record
+// returns the record's fields as Next would.
+func (s *RecordScanner) nextLine(r *rawRows) (bool, error) {
+	line, err := s.nextNonBlank()
+	if err != nil {
+		return false, err
+	}
+	if r.addLine(lineBody(line), s.start) {
+		return true, nil
+	}
+	s.pending = line
+	return false, errNotPlain
+}
+
+// record returns the fields of the line nextLine did not add, given the
+// error nextLine returned.
+func (s *RecordScanner) record(err error) ([][]byte, error) {
+	if err != errNotPlain {
+		return nil, err
+	}
+	line := s.pending
+	s.pending = nil
+	return s.split(line)
 }
 
 // parseQuoted handles a record with at least one quote, copying unescaped
