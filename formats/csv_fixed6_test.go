@@ -83,6 +83,10 @@ func checkFloatSame(t *testing.T, v float64) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("appendCSVFloat(%v [%#x]) = %q, before %q", v, math.Float64bits(v), got[1:], want[1:])
 	}
+	// Digits are written in place when dst has room.
+	if got := appendCSVFloat(append(make([]byte, 0, 64), 'x'), v); !bytes.Equal(got, want) {
+		t.Fatalf("appendCSVFloat(%v [%#x]) with room = %q, before %q", v, math.Float64bits(v), got[1:], want[1:])
+	}
 	if n := floatLen(v); n != len(want)-1 {
 		t.Fatalf("floatLen(%v) = %d, printed %d bytes %q", v, n, len(want)-1, want[1:])
 	}
@@ -234,5 +238,27 @@ func TestCSVTimestampReuseMatchesRowByRow(t *testing.T) {
 	}
 	if reused < 1000 {
 		t.Fatalf("only %d rows repeated a timestamp", reused)
+	}
+}
+
+// appendCSVInt writes digits in place: it must print what strconv does, at
+// every length and both ends of int64, after any prefix.
+func TestAppendCSVIntMatchesStrconv(t *testing.T) {
+	vals := []int64{0, 1, -1, 9, 10, -10, 99, 100, 101, 999, 1000, math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1}
+	for p := int64(1); p > 0 && p <= math.MaxInt64/10; p *= 10 {
+		vals = append(vals, p-1, p, p+1, -p+1, -p, -p-1)
+	}
+	rng := rand.New(rand.NewSource(13))
+	for i := 0; i < 200000; i++ {
+		vals = append(vals, rng.Int63()>>rng.Intn(63), -(rng.Int63() >> rng.Intn(63)))
+	}
+	for i, v := range vals {
+		prefix := []byte("x,y"[:i%4%3])
+		want := strconv.AppendInt(bytes.Clone(prefix), v, 10)
+		for _, dst := range [][]byte{bytes.Clone(prefix), append(make([]byte, 0, 64), prefix...)} {
+			if got := appendCSVInt(dst, v); !bytes.Equal(got, want) {
+				t.Fatalf("appendCSVInt(%d) = %q, strconv %q", v, got, want)
+			}
+		}
 	}
 }

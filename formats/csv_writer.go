@@ -1,7 +1,9 @@
 package formats
 
 import (
+	"encoding/binary"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -55,48 +57,93 @@ func CSVZoneBytes(rows int64, loc *time.Location) int64 {
 	return rows * zoneOffsetBytes
 }
 
+// csvCol is one column of a batch as appendCSVRows prints it: its kind
+// decided once per batch, not per cell.
+type csvCol struct {
+	kind  csvKind
+	null  []bool
+	ints  []int64
+	flts  []float64
+	strs  []string
+	bools []bool
+}
+
+type csvKind uint8
+
+const (
+	csvMainTimestamp csvKind = iota // the timestamp column: text reused
+	csvTimestamp
+	csvFloat
+	csvInt
+	csvString
+	csvBool
+)
+
 func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 	n := b.Len()
+	var small [16]csvCol
+	cols := small[:0]
+	if len(b.Cols) > len(small) {
+		cols = make([]csvCol, 0, len(b.Cols))
+	}
+	for c := range b.Cols {
+		col := &b.Cols[c]
+		cc := csvCol{null: col.Null, ints: col.Int, flts: col.Float, strs: col.Str, bools: col.Bool}
+		switch b.Schema[c].Type {
+		case TypeTimestamp:
+			cc.kind = csvTimestamp
+			if c == IdxTimestamp {
+				cc.kind = csvMainTimestamp
+			}
+		case TypeFloat64:
+			cc.kind = csvFloat
+		case TypeInt64:
+			cc.kind = csvInt
+		case TypeString:
+			cc.kind = csvString
+		case TypeBool:
+			cc.kind = csvBool
+		}
+		cols = append(cols, cc)
+	}
 	// Bars of several symbols share a timestamp: the text of the last
 	// printed main timestamp, dst[tsStart:tsEnd], is copied again for the
 	// next row with the same instant instead of being formatted anew. The
 	// text depends only on the instant (and z), so the bytes are the same.
 	tsPrev, tsStart, tsEnd := int64(0), -1, -1
 	for i := 0; i < n; i++ {
-		for c := range b.Cols {
+		for c := range cols {
+			col := &cols[c]
 			if c > 0 {
 				dst = append(dst, ',')
 			}
-			col := &b.Cols[c]
-			if col.Null != nil && col.Null[i] {
+			if col.null != nil && col.null[i] {
 				continue
 			}
-			switch b.Schema[c].Type {
-			case TypeTimestamp:
-				if c == IdxTimestamp {
-					v := col.Int[i]
-					if tsStart >= 0 && v == tsPrev {
-						dst = append(dst, dst[tsStart:tsEnd]...)
-						break
-					}
-					start := len(dst)
-					if z != nil {
-						dst = z.appendTimestamp(dst, v)
-					} else {
-						dst = appendCSVTimestamp(dst, v)
-					}
-					tsPrev, tsStart, tsEnd = v, start, len(dst)
-				} else {
-					dst = appendCSVTimestamp(dst, col.Int[i])
+			switch col.kind {
+			case csvFloat:
+				dst = appendCSVFloat(dst, col.flts[i])
+			case csvMainTimestamp:
+				v := col.ints[i]
+				if tsStart >= 0 && v == tsPrev {
+					dst = append(dst, dst[tsStart:tsEnd]...)
+					break
 				}
-			case TypeFloat64:
-				dst = appendCSVFloat(dst, col.Float[i])
-			case TypeInt64:
-				dst = strconv.AppendInt(dst, col.Int[i], 10)
-			case TypeString:
-				dst = appendCSVString(dst, col.Str[i])
-			case TypeBool:
-				dst = strconv.AppendBool(dst, col.Bool[i])
+				start := len(dst)
+				if z != nil {
+					dst = z.appendTimestamp(dst, v)
+				} else {
+					dst = appendCSVTimestamp(dst, v)
+				}
+				tsPrev, tsStart, tsEnd = v, start, len(dst)
+			case csvTimestamp:
+				dst = appendCSVTimestamp(dst, col.ints[i])
+			case csvInt:
+				dst = appendCSVInt(dst, col.ints[i])
+			case csvString:
+				dst = appendCSVString(dst, col.strs[i])
+			case csvBool:
+				dst = strconv.AppendBool(dst, col.bools[i])
 			}
 		}
 		dst = append(dst, '\n')
@@ -128,6 +175,21 @@ func appendCSVString(dst []byte, s string) []byte {
 
 // appendCSVFloat prints v rounded to 6 decimals without trailing zeros.
 func appendCSVFloat(dst []byte, v float64) []byte {
+	// Below 2^26 the product v*1e6 is within 1/128 of the exact scaled value,
+	// so unless it sits near a rounding tie, rounding it gives the same six
+	// decimals as strconv's exact 'f' formatting, several times faster.
+	// Whole numbers (volumes, round prices) print as integers this way too.
+	a := math.Abs(v) // NaN fails every comparison below
+	if a < 1<<26 {
+		m := a * 1e6
+		u := uint64(int64(m + 0.5)) // m+0.5 < 2^47: no unsigned conversion needed
+		if d := m - float64(u); d < 0.49 && d > -0.49 {
+			if u == 0 {
+				return append(dst, '0')
+			}
+			return appendFixed6(dst, v < 0, u)
+		}
+	}
 	switch {
 	case math.IsNaN(v):
 		return append(dst, "NaN"...)
@@ -136,30 +198,8 @@ func appendCSVFloat(dst []byte, v float64) []byte {
 	case math.IsInf(v, -1):
 		return append(dst, "-Inf"...)
 	}
-	// Whole numbers are common (volumes, round prices) and print as integers,
-	// exactly what 'f' with 6 decimals and trimming would give.
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		if v == 0 {
-			return append(dst, '0')
-		}
-		return strconv.AppendInt(dst, int64(v), 10)
-	}
-	// Below 2^26 the product v*1e6 is within 1/128 of the exact scaled value,
-	// so unless it sits near a rounding tie, rounding it gives the same six
-	// decimals as strconv's exact 'f' formatting, several times faster.
-	if a := math.Abs(v); a < 1<<26 {
-		m := a * 1e6
-		r := math.Round(m)
-		if math.Abs(m-r) < 0.49 {
-			u := uint64(r)
-			if u == 0 {
-				return append(dst, '0')
-			}
-			if v < 0 {
-				dst = append(dst, '-')
-			}
-			return appendFixed6(dst, u)
-		}
+	if v == math.Trunc(v) && a < 1e15 {
+		return appendCSVInt(dst, int64(v))
 	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, v, 'f', 6, 64)
@@ -177,50 +217,103 @@ func appendCSVFloat(dst []byte, v float64) []byte {
 	return dst
 }
 
-// digits2 holds "00".."99": two decimal digits per table lookup.
-const digits2 = "0001020304050607080910111213141516171819" +
-	"2021222324252627282930313233343536373839" +
-	"4041424344454647484950515253545556575859" +
-	"6061626364656667686970717273747576777879" +
-	"8081828384858687888990919293949596979899"
+// grow returns dst with room for n more bytes past its length.
+func grow(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) < n {
+		dst = slices.Grow(dst, n)
+	}
+	return dst
+}
 
-// appendFixed6 prints the fixed-point value u/1e6 (u > 0, u < 2^64) with
-// its six decimals trimmed of trailing zeros, two digits per step. It
-// prints exactly what strconv.AppendUint(u/1e6) followed by the trimmed
-// fraction printed, so the lengths counted by floatLen are unchanged.
-func appendFixed6(dst []byte, u uint64) []byte {
-	var buf [28]byte
-	ip, f := u/1e6, uint32(u%1e6)
-	// Fraction first, right-aligned at buf[21:28] as ".dddddd".
-	end := 21
-	if f != 0 {
-		buf[21] = '.'
-		a, b, c := f/10000, f/100%100, f%100
-		buf[22], buf[23] = digits2[2*a], digits2[2*a+1]
-		buf[24], buf[25] = digits2[2*b], digits2[2*b+1]
-		buf[26], buf[27] = digits2[2*c], digits2[2*c+1]
-		end = 28
-		for buf[end-1] == '0' {
-			end--
-		}
+// digitPairs[v] is the two ASCII digits of 0 <= v < 100 as a little-endian
+// uint16, so that several pairs combine into one word and one store.
+var digitPairs = func() (t [100]uint16) {
+	for v := range t {
+		t[v] = uint16('0'+v/10) | uint16('0'+v%10)<<8
 	}
-	// Integer part right-aligned ending at buf[21].
-	i := 21
-	for ip >= 100 {
-		q := ip / 100
-		r := ip - q*100
-		i -= 2
-		buf[i], buf[i+1] = digits2[2*r], digits2[2*r+1]
-		ip = q
+	return t
+}()
+
+// digits4 is the four ASCII digits of 0 <= v < 10000 (leading zeros kept)
+// as a little-endian uint32.
+func digits4(v uint32) uint32 {
+	return uint32(digitPairs[v/100]) | uint32(digitPairs[v%100])<<16
+}
+
+// putUint writes the decimal digits of u into b ending just before end,
+// four per step, and returns where they start.
+func putUint(b []byte, end int, u uint64) int {
+	for u >= 10000 {
+		q := u / 10000
+		end -= 4
+		binary.LittleEndian.PutUint32(b[end:], digits4(uint32(u-q*10000)))
+		u = q
 	}
-	if ip >= 10 {
-		i -= 2
-		buf[i], buf[i+1] = digits2[2*ip], digits2[2*ip+1]
+	if u >= 100 {
+		q := u / 100
+		end -= 2
+		binary.LittleEndian.PutUint16(b[end:], digitPairs[u-q*100])
+		u = q
+	}
+	if u >= 10 {
+		end -= 2
+		binary.LittleEndian.PutUint16(b[end:], digitPairs[u])
 	} else {
-		i--
-		buf[i] = byte('0' + ip)
+		end--
+		b[end] = byte('0' + u)
 	}
-	return append(dst, buf[i:end]...)
+	return end
+}
+
+// appendFixed6 prints the fixed-point value u/1e6 (0 < u < 2^26*1e6),
+// negated if neg, with its six decimals trimmed of trailing zeros: exactly
+// what strconv.AppendUint(u/1e6) followed by the trimmed fraction printed
+// (floatLen counts the same digits). The digits are written in place past
+// dst's length, the point and six decimals as one 8-byte word; what is
+// written past the printed length is scratch.
+func appendFixed6(dst []byte, neg bool, u uint64) []byte {
+	const room = 1 + 8 + 8 // sign, 8 integer digits (u/1e6 < 2^26), the fraction word
+	l := len(dst)
+	dst = grow(dst, room)
+	b := dst[l : l+room]
+	ip, f := u/1e6, uint32(u%1e6)
+	e := uintLen(ip)
+	if neg {
+		b[0] = '-'
+		e++
+	}
+	putUint(b, e, ip)
+	if f == 0 {
+		return dst[:l+e]
+	}
+	hi := f / 100
+	w := uint64('.') | uint64(digits4(hi))<<8 | uint64(digitPairs[f-hi*100])<<40
+	binary.LittleEndian.PutUint64(b[e:], w)
+	n := e + 7
+	if lo := f % 1000; lo != 0 {
+		n -= int(trailingZeros3[lo])
+	} else {
+		n -= 3 + int(trailingZeros3[f/1000])
+	}
+	return dst[:l+n]
+}
+
+// appendCSVInt is strconv.AppendInt(dst, v, 10), written in place.
+func appendCSVInt(dst []byte, v int64) []byte {
+	const most = 20 // "-9223372036854775808"
+	l := len(dst)
+	dst = grow(dst, most)
+	b := dst[l : l+most]
+	u := uint64(v)
+	n := 0
+	if v < 0 {
+		u = -u
+		b[0] = '-'
+		n = 1
+	}
+	n += uintLen(u)
+	putUint(b, n, u)
+	return dst[:l+n]
 }
 
 // appendCSVTimestamp prints ns since the epoch as UTC
