@@ -241,7 +241,7 @@ report() {
 	echo "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	local w
 	w=$(awk 'BEGIN { m = 20 } length($1) > m { m = length($1) } END { print m }' "$RESULTS")
-	printf "%-${w}s %10s %10s %7s %-16s %-6s %9s %9s %8s %8s %8s %8s %5s\n" \
+	printf "%-${w}s %10s %10s %8s %-16s %-6s %9s %9s %8s %8s %8s %8s %5s\n" \
 		step bcfs peer ratio target result bcfs_MB/s peer_MB/s bcfs_cpu peer_cpu bcfs_RSS peer_RSS runs
 	local s bv pv br pr bc pc runs unit bytes t
 	while read -r s bv pv br pr bc pc runs unit bytes; do
@@ -277,8 +277,8 @@ report() {
 					if (!ok) result = "MISS"
 				}
 			}
-			printf "%-" w "s %10s %10s %7s %-16s %-6s %9s %9s %8s %8s %8s %8s %5s\n", s, val(bv), val(pv),
-				ratio == "" ? "-" : sprintf("%.2fx", ratio), ttxt == "" ? "-" : ttxt, result, rate(bv), rate(pv),
+			printf "%-" w "s %10s %10s %8s %-16s %-6s %9s %9s %8s %8s %8s %8s %5s\n", s, val(bv), val(pv),
+				ratio == "" ? "-" : sprintf(ratio < 10 ? "%.3fx" : "%.2fx", ratio), ttxt == "" ? "-" : ttxt, result, rate(bv), rate(pv),
 				cpu(bc), cpu(pc), mb(br), mb(pr), runs
 		}'
 	done <"$RESULTS"
@@ -593,6 +593,11 @@ views_fmt() {
 		if ((i == 1)) && slower "$(first "$W/m.$c1.bcfs")" "$(first "$W/m.$c1.peer")"; then break; fi
 	done
 	for s in "$c1" "$c2" "$wm"; do summarize "$s"; done
+	# How the last mount served its opens (first, second, warm), if it says.
+	if [[ -f $MNT/.metadata/cache.json ]]; then
+		echo "bench: big.$ext opens on the last mount: $(tr -d ' \n' <"$MNT/.metadata/cache.json" |
+			grep -o '"[a-z_]*_opens":[0-9]*' | tr -d '"' | tr '\n' ' ')"
+	fi
 	if cmp -s "$MNT/big.$ext" "$local_file"; then
 		echo "bench: view check ok: big.$ext through the mount == bcfs export"
 	else
