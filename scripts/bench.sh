@@ -21,7 +21,8 @@
 #               vs cp -r of the same folder into a local folder
 #   updates     scripts/bench_updates.sh (30 daily updates: bytes written vs
 #               added, time per commit)
-#   ingest_dir  scripts/bench_ingest_dir.sh (500 files, --jobs N vs --jobs 1)
+#   ingest_dir  scripts/bench_ingest_dir.sh (500 vendor files: the defaults vs
+#               --jobs 1 --files-per-commit 1)
 # A section that cannot run (no root, no /dev/fuse, a sub-script not there)
 # prints "skipped: <reason>" and its rows are absent from the table.
 #
