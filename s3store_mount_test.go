@@ -179,8 +179,10 @@ func TestS3TenWriters(t *testing.T) {
 					}
 					return
 				}
+				// One commit per file, as each mount's cp makes: the
+				// writers contend for every version.
 				c := newS3CLI(t, store)
-				cmd := exec.Command(bcfsBin, append([]string{"--store", store, "--work-dir", c.work, "ingest", "--dataset", target(w)}, files[w]...)...)
+				cmd := exec.Command(bcfsBin, append([]string{"--store", store, "--work-dir", c.work, "ingest", "--files-per-commit", "1", "--dataset", target(w)}, files[w]...)...)
 				if out, err := cmd.CombinedOutput(); err != nil {
 					errs <- fmt.Errorf("writer %d (CLI): %v\n%s", w, err, out)
 				}
