@@ -16,7 +16,8 @@
 # after). The data's own Parquet = the partition file that day makes when
 # ingested alone into an empty store. Commit time = wall time of the whole
 # `bcfs ingest` process (start, open, decode, merge, write, commit), so an
-# upper bound of the commit itself. At the end the append store is compacted
+# upper bound of the commit itself; "in bcfs" is the ingest's own time as
+# its log line says (Store.Ingest: decode, merge, write, commit). At the end the append store is compacted
 # (`bcfs compact`), and its bytes are counted too.
 #
 # Environment:
@@ -77,7 +78,17 @@ ingest() { # MODE STORE FILE
 	local append=1
 	[[ $1 == rewrite ]] && append=0
 	echo "+ BCFS_APPEND=$append bcfs --store $2 ingest --dataset bars $3" >>"$LOG"
-	BCFS_APPEND=$append /usr/bin/time -f %M -a -o "${RSS_OUT:-/dev/null}" "$BCFS" --store "$2" ingest --dataset bars "$3" >>"$LOG" 2>&1 || die "ingest of $3 ($1) failed (log: $LOG; KEEP=1 keeps it)"
+	BCFS_APPEND=$append /usr/bin/time -f %M -a -o "${RSS_OUT:-/dev/null}" "$BCFS" --store "$2" -v ingest --dataset bars "$3" >"$W/.out" 2>&1 || {
+		cat "$W/.out" >>"$LOG"
+		die "ingest of $3 ($1) failed (log: $LOG; KEEP=1 keeps it)"
+	}
+	cat "$W/.out" >>"$LOG"
+	# The ingest's own time in the process (decode, merge, write, commit),
+	# from its log line: "msg=ingested ... elapsed=35.2ms".
+	if [[ -n ${MS_OUT:-} ]]; then
+		grep 'msg=ingested' "$W/.out" | sed -n 's/.*elapsed=\([0-9.]*\)\([µmn]*s\).*/\1 \2/p' |
+			awk '{ v = $1; if ($2 == "s") v *= 1000; else if ($2 == "µs") v /= 1000; else if ($2 == "ns") v /= 1e6; printf "%.1f\n", v }' >>"$MS_OUT"
+	fi
 }
 
 # --- base dataset --------------------------------------------------------------
@@ -87,14 +98,14 @@ for mode in append rewrite; do
 done
 
 # --- daily updates -------------------------------------------------------------
-for mode in append rewrite; do : >"$W/$mode.ms"; : >"$W/$mode.bytes"; : >"$W/$mode.rss"; done
+for mode in append rewrite; do : >"$W/$mode.ms"; : >"$W/$mode.inms"; : >"$W/$mode.bytes"; : >"$W/$mode.rss"; done
 : >"$W/own.bytes"
 for f in "$W"/days/*.csv; do
 	for mode in append rewrite; do
 		st=$W/store-$mode
 		files "$st" >"$W/before"
 		t0=$(now_ns)
-		RSS_OUT=$W/$mode.rss ingest "$mode" "$st" "$f"
+		RSS_OUT=$W/$mode.rss MS_OUT=$W/$mode.inms ingest "$mode" "$st" "$f"
 		t1=$(now_ns)
 		files "$st" >"$W/after"
 		echo $(((t1 - t0) / 1000000)) >>"$W/$mode.ms"
@@ -137,6 +148,9 @@ printf '%-28s %14s %14s\n' "  / data added" "$(ratio "$a_bytes" "$own")x" "$(rat
 printf '%-28s %14s %14s\n' "  last 10 days / data added" "$(ratio "$a_last" "$own_last")x" "$(ratio "$r_last" "$own_last")x"
 printf '%-28s %14s %14s %10s\n' "median commit (ms, process)" "$a_ms" "$r_ms" "$(ratio "$a_ms" "$r_ms")"
 printf '%-28s %14s %14s\n' "max commit (ms, process)" "$(sort -n "$W/append.ms" | tail -n 1)" "$(sort -n "$W/rewrite.ms" | tail -n 1)"
+a_in=$(median <"$W/append.inms")
+r_in=$(median <"$W/rewrite.inms")
+printf '%-28s %14s %14s %10s\n' "median ingest (ms, in bcfs)" "$a_in" "$r_in" "$(ratio "$a_in" "$r_in")"
 printf 'bcfs compact afterwards: %d bytes in %d ms; appends + compaction = %sx the data added (export byte-identical to the peer)\n' \
 	"$compact_bytes" "$compact_ms" "$(ratio $((a_bytes + compact_bytes)) "$own")"
 # For scripts/bench.sh: RESULT STEP BCFS PEER BCFS_RSS_KB PEER_RSS_KB RUNS UNIT
@@ -148,3 +162,4 @@ echo "RESULT updates_bytes_last10 $a_last $own_last - - $((DAYS < 10 ? DAYS : 10
 echo "RESULT updates_bytes_compacted $((a_bytes + compact_bytes)) $own - - $DAYS B"
 echo "RESULT updates_bytes_rewrite $r_bytes $own - - $DAYS B"
 echo "RESULT update_commit $(awk -v a="$a_ms" 'BEGIN { print a / 1000 }') $(awk -v r="$r_ms" 'BEGIN { print r / 1000 }') $a_rss $r_rss $DAYS s"
+echo "RESULT update_ingest $(awk -v a="$a_in" 'BEGIN { print a / 1000 }') $(awk -v r="$r_in" 'BEGIN { print r / 1000 }') $a_rss $r_rss $DAYS s"

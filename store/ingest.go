@@ -52,6 +52,7 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	if opt.Source == "" {
 		opt.Source = srcPath
 	}
+	start := time.Now()
 	var res *IngestResult
 	attempts := 0
 	m, err := s.Update(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
@@ -78,7 +79,7 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	}
 	if res.Committed {
 		s.log.Info("ingested", "dataset", name, "source", opt.Source, "version", res.Version,
-			"added", res.Report.RowsAdded, "replaced", res.Report.RowsReplaced)
+			"added", res.Report.RowsAdded, "replaced", res.Report.RowsReplaced, "elapsed", time.Since(start))
 	}
 	return res, err
 }
