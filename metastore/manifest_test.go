@@ -401,6 +401,9 @@ func TestManifestWithSeveralFilesPerKey(t *testing.T) {
 	if len(got.Partitions) != 3 || got.Partitions[0].Key != got.Partitions[1].Key || got.RowCount != m.RowCount {
 		t.Fatalf("decoded %d partitions, rows %d", len(got.Partitions), got.RowCount)
 	}
+	if d := NewDatasetDoc(got, nil); d.Partitions != 2 || d.PartitionFiles != 3 || !d.LastTimestamp.Equal(got.Partitions[2].MaxTS) {
+		t.Fatalf("metadata: %d partitions, %d files, last %v", d.Partitions, d.PartitionFiles, d.LastTimestamp)
+	}
 	// One file per key again (compaction): back to format 1, which a bcfs
 	// without appends reads.
 	one := testManifest(3)

@@ -34,7 +34,8 @@ type DatasetDoc struct {
 	Symbols              []string        `json:"symbols"`
 	Providers            []string        `json:"providers"`
 	Version              int64           `json:"version"`
-	Partitions           int             `json:"partitions"`
+	Partitions           int             `json:"partitions"`      // time buckets
+	PartitionFiles       int             `json:"partition_files"` // files (appends add some until compaction)
 	PartitionGranularity string          `json:"partition_granularity"`
 	Settings             Settings        `json:"settings"`
 	OHLCWarnings         int64           `json:"ohlc_warnings"`
@@ -58,7 +59,8 @@ func NewDatasetDoc(m *Manifest, lastErr *LastError) DatasetDoc {
 		Symbols:              nonNil(m.Symbols),
 		Providers:            nonNil(m.Providers),
 		Version:              m.Version,
-		Partitions:           len(m.Partitions),
+		Partitions:           partitionKeys(m),
+		PartitionFiles:       len(m.Partitions),
 		PartitionGranularity: m.Settings.Granularity,
 		Settings:             m.Settings,
 		OHLCWarnings:         m.OHLCWarnings,
@@ -66,8 +68,8 @@ func NewDatasetDoc(m *Manifest, lastErr *LastError) DatasetDoc {
 		LastError:            lastErr,
 	}
 	if n := len(m.Partitions); n > 0 {
-		// Partitions are sorted by time bucket and never overlap, so the
-		// first and last hold the extremes.
+		// Partition files are sorted by time bucket, then time, and never
+		// overlap, so the first and last hold the extremes.
 		first, last := m.Partitions[0].MinTS.UTC(), m.Partitions[n-1].MaxTS.UTC()
 		d.FirstTimestamp, d.LastTimestamp = &first, &last
 	}
@@ -324,4 +326,15 @@ func ReadFailures(fsys FS, root string) ([]LastError, error) {
 		}
 	}
 	return out, nil
+}
+
+// partitionKeys counts the distinct partition keys of m.
+func partitionKeys(m *Manifest) int {
+	n := 0
+	for i := range m.Partitions {
+		if i == 0 || m.Partitions[i].Key != m.Partitions[i-1].Key {
+			n++
+		}
+	}
+	return n
 }

@@ -47,6 +47,7 @@ func TestNewDatasetDoc(t *testing.T) {
 		"last_timestamp":        "2024-02-21T00:00:00Z",
 		"version":               float64(3),
 		"partitions":            float64(2),
+		"partition_files":       float64(2),
 		"partition_granularity": "month",
 		"ohlc_warnings":         float64(1),
 	}
