@@ -363,7 +363,7 @@ type verifiedSpans struct {
 	files map[fileID]map[spanID]struct{}
 }
 
-const maxVerifiedFiles = 4096
+const maxVerifiedFiles = 1024
 
 var verified = verifiedSpans{files: map[fileID]map[spanID]struct{}{}}
 

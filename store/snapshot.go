@@ -459,9 +459,25 @@ func (sn *Snapshot) cached(k int) ([]byte, error) {
 	return sn.s.chunks.Get(key, func() ([]byte, error) { return sn.render(c) })
 }
 
+// render renders chunk c into a buffer of its own (the chunk cache keeps
+// it), decoding it into a batch from batchPool.
 func (sn *Snapshot) render(c chunkRef) ([]byte, error) {
-	return sn.renderInto(&renderScratch{buf: make([]byte, 0, c.csvLen)}, c)
+	sc := renderScratch{buf: make([]byte, 0, c.csvLen)}
+	if b, ok := batchPool.Get().(*formats.Batch); ok {
+		sc.batch = b
+	}
+	data, err := sn.renderInto(&sc, c)
+	if sc.batch != nil {
+		batchPool.Put(sc.batch)
+	}
+	return data, err
 }
+
+// batchPool recycles decoded row groups between renders of the mount's
+// reads, so that rendering a view does not allocate a row group's columns
+// for every chunk. ReadRowGroupInto reuses a batch of another schema only
+// after replacing it.
+var batchPool sync.Pool // of *formats.Batch
 
 // renderScratch is memory one renderer reuses from row group to row group.
 type renderScratch struct {
