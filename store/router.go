@@ -73,6 +73,7 @@ type router struct {
 	maxBytes int64          // the bound on bytes
 	touched  map[string]int // key -> sequence number of the last batch with rows for it
 	seq      int
+	runs     []rowRun // add's scratch
 	keys     map[string]*keyState
 }
 
@@ -112,26 +113,48 @@ func (r *router) add(b *formats.Batch) {
 	if len(ts) == 0 {
 		return
 	}
+	// Runs of consecutive rows of one partition: one for most batches of
+	// time-ordered input, a few where it crosses a boundary, many when
+	// the input is not in time order.
 	key, lo, hi := partitionOf(ts[0], r.p.settings.Granularity)
-	var groups map[string][]int
+	runs, start := r.runs[:0], 0
 	for i, t := range ts {
 		if t >= lo && t < hi {
-			if groups != nil {
-				groups[key] = append(groups[key], i)
-			}
 			continue
 		}
-		if groups == nil {
-			groups = map[string][]int{key: seq(i)}
-		}
+		runs = append(runs, rowRun{key, start, i})
 		key, lo, hi = partitionOf(t, r.p.settings.Granularity)
-		groups[key] = append(groups[key], i)
+		start = i
 	}
-	if groups == nil {
+	runs = append(runs, rowRun{key, start, len(ts)})
+	r.runs = runs[:0]
+	if len(runs) == 1 {
 		r.buffer(key, b)
 	} else {
-		for k, idx := range groups {
-			r.buffer(k, b.Take(idx))
+		// Each key's runs are copied out range by range into one batch.
+		rows := map[string]int{}
+		for _, run := range runs {
+			rows[run.key] += run.hi - run.lo
+		}
+		parts := make(map[string]*formats.Batch, len(rows))
+		for _, run := range runs {
+			part := parts[run.key]
+			if part == nil {
+				part = formats.NewBatch(b.Schema, rows[run.key])
+				if b.Line != nil {
+					part.Line = make([]int64, 0, rows[run.key])
+				}
+				parts[run.key] = part
+			}
+			part.AppendRange(b, run.lo, run.hi)
+		}
+		keys := make([]string, 0, len(parts))
+		for k := range parts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			r.buffer(k, parts[k])
 		}
 	}
 	for k, last := range r.touched {
@@ -172,20 +195,30 @@ func (r *router) buffer(key string, b *formats.Batch) {
 	r.touched[key] = r.seq
 }
 
-func seq(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
+// rowRun is rows [lo, hi) of a batch, all of partition key.
+type rowRun struct {
+	key    string
+	lo, hi int
 }
 
 // flush hands the buffered rows of key to a merge worker. It blocks while
 // all workers are busy, which bounds the memory of the whole ingest.
 func (r *router) flush(key string) {
-	incoming := formats.NewBatch(r.schema, r.bufRows[key])
-	for _, b := range r.buf[key] {
-		incoming.Append(b)
+	bufs := r.buf[key]
+	var incoming *formats.Batch
+	switch len(bufs) {
+	case 0:
+		incoming = formats.NewBatch(r.schema, 0)
+	case 1:
+		incoming = bufs[0] // nothing else holds it: no copy
+	default:
+		incoming = formats.NewBatch(r.schema, r.bufRows[key])
+		if bufs[0].Line != nil {
+			incoming.Line = make([]int64, 0, r.bufRows[key])
+		}
+		for _, b := range bufs {
+			incoming.Append(b)
+		}
 	}
 	r.total -= r.bufRows[key]
 	r.bytes -= r.bufBytes[key]
