@@ -3,6 +3,7 @@ package formats
 import (
 	"math"
 	"math/bits"
+	"unsafe"
 )
 
 // CSVRowsLen returns len(AppendCSVRows(nil, b)) without rendering: the
@@ -38,9 +39,10 @@ func CSVRowsLen(b *Batch) int64 {
 				}
 			}
 		case TypeString:
+			var seen stringMemo
 			for i, v := range col.Str {
 				if null == nil || !null[i] {
-					total += int64(stringLen(v))
+					total += int64(seen.len(v))
 				}
 			}
 		case TypeBool:
@@ -146,6 +148,24 @@ func uintLen(u uint64) int {
 
 var pow10u64 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
+// stringMemo remembers stringLen of recently seen strings by their
+// storage: a column's values are mostly a few interned strings (symbols,
+// providers) repeated row after row, which it then does not scan again.
+type stringMemo [16]struct {
+	p   *byte
+	n   int
+	out int
+}
+
+func (m *stringMemo) len(s string) int {
+	p := unsafe.StringData(s)
+	e := &m[uintptr(unsafe.Pointer(p))*0x9E3779B97F4A7C15>>60]
+	if e.p != p || e.n != len(s) {
+		e.p, e.n, e.out = p, len(s), stringLen(s)
+	}
+	return e.out
+}
 
 // stringLen mirrors appendCSVString.
 func stringLen(s string) int {

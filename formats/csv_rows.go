@@ -20,10 +20,11 @@ type rawRows struct {
 	err   error // io.EOF or the error that ended the input after these rows
 }
 
-// sizedLike returns an empty rawRows with room for as much as r holds, so
-// that reading the next batches does not grow buffers step by step.
+// sizedLike returns an empty rawRows with room for as much as r holds and
+// an eighth more text, so that reading the next batches, whose lines may be
+// a little longer, does not grow buffers step by step.
 func (r *rawRows) sizedLike() *rawRows {
-	return &rawRows{nf: r.nf, buf: make([]byte, 0, cap(r.buf)), ends: make([]int, 0, cap(r.ends)), lines: make([]int64, 0, cap(r.lines))}
+	return &rawRows{nf: r.nf, buf: make([]byte, 0, cap(r.buf)+cap(r.buf)/8), ends: make([]int, 0, cap(r.ends)), lines: make([]int64, 0, cap(r.lines))}
 }
 
 func (r *rawRows) reset() {

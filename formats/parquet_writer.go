@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"unsafe"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go/deprecated"
@@ -386,14 +387,25 @@ func (e *chunkEncoder) buildDictionary(strs []string, nulls []bool) {
 	}
 	e.dictVal = e.dictVal[:0]
 	rowIdx := e.rowIdx(len(strs))
-	last, lastIdx := "", int32(-1)
+	// Strings sharing storage are equal: interned symbols and providers
+	// find their index by pointer before the map hashes them.
+	var seen [16]struct {
+		p *byte
+		n int
+		k int32
+	}
+	for i := range seen {
+		seen[i].k = -1
+	}
 	for i, s := range strs {
 		if nulls != nil && nulls[i] {
 			rowIdx[i] = -1
 			continue
 		}
-		if lastIdx >= 0 && s == last {
-			rowIdx[i] = lastIdx
+		p := unsafe.StringData(s)
+		m := &seen[uintptr(unsafe.Pointer(p))*0x9E3779B97F4A7C15>>60]
+		if m.k >= 0 && m.p == p && m.n == len(s) {
+			rowIdx[i] = m.k
 			continue
 		}
 		k, ok := e.dict[s]
@@ -403,7 +415,7 @@ func (e *chunkEncoder) buildDictionary(strs []string, nulls []bool) {
 			e.dictVal = append(e.dictVal, s)
 		}
 		rowIdx[i] = k
-		last, lastIdx = s, k
+		m.p, m.n, m.k = p, len(s), k
 	}
 }
 
