@@ -421,6 +421,9 @@ type directState struct {
 	ok     bool   // the lease was granted: direct reads may go on
 	id     fileID // the file's identity under the lease
 	broken atomic.Bool
+	// seen[j] is set once span j is known verified under id, so that a
+	// read asks verifiedSpans only the first time.
+	seen []atomic.Bool
 }
 
 // leased takes the file's read lease on first use and reports whether
@@ -446,6 +449,7 @@ func (c *checkedFile) takeLease() bool {
 		return false
 	}
 	c.direct.id = id
+	c.direct.seen = make([]atomic.Bool, len(c.spans))
 	return true
 }
 
@@ -463,8 +467,11 @@ func (c *checkedFile) release() {
 func (c *checkedFile) readVerified(j int, p []byte, off int64) (int, bool) {
 	sp := c.spans[j]
 	key := spanID{sp.off, sp.n, *sp.crc}
-	if !verified.has(c.direct.id, key) && !c.verify(j) {
-		return 0, false
+	if !c.direct.seen[j].Load() {
+		if !verified.has(c.direct.id, key) && !c.verify(j) {
+			return 0, false
+		}
+		c.direct.seen[j].Store(true)
 	}
 	for tries := 0; tries < 2; tries++ {
 		n, err := c.preadNoWait(p, off)
@@ -533,21 +540,43 @@ func (c *checkedFile) stat() (fileID, error) {
 
 // preadNoWait reads p at off from the page cache only (RWF_NOWAIT).
 func (c *checkedFile) preadNoWait(p []byte, off int64) (int, error) {
-	var n int
-	var err error
-	iov := unix.Iovec{Base: &p[0]}
-	iov.SetLen(len(p))
-	if cerr := c.raw.Read(func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(unix.SYS_PREADV2, fd, uintptr(unsafe.Pointer(&iov)), 1, uintptr(off), uintptr(off>>32), unix.RWF_NOWAIT)
-		n = int(r)
-		if e != 0 {
-			n, err = 0, e
-		}
-		return true
-	}); cerr != nil {
+	r := nowaitReads.Get().(*nowaitRead)
+	r.iov = unix.Iovec{Base: &p[0]}
+	r.iov.SetLen(len(p))
+	r.off = off
+	cerr := c.raw.Read(r.fn)
+	n, err := r.n, r.err
+	*r = nowaitRead{fn: r.fn}
+	nowaitReads.Put(r)
+	if cerr != nil {
 		return 0, cerr
 	}
 	return n, err
+}
+
+// nowaitRead is one preadNoWait call; pooled with its bound method so
+// that a read allocates no closure.
+type nowaitRead struct {
+	iov unix.Iovec
+	off int64
+	n   int
+	err error
+	fn  func(fd uintptr) bool // r.read
+}
+
+var nowaitReads = sync.Pool{New: func() any {
+	r := &nowaitRead{}
+	r.fn = r.read
+	return r
+}}
+
+func (r *nowaitRead) read(fd uintptr) bool {
+	n, _, e := unix.Syscall6(unix.SYS_PREADV2, fd, uintptr(unsafe.Pointer(&r.iov)), 1, uintptr(r.off), uintptr(r.off>>32), unix.RWF_NOWAIT)
+	r.n = int(n)
+	if e != 0 {
+		r.n, r.err = 0, e
+	}
+	return true
 }
 
 // leaseTable is the files holding read leases, for the SIGIO handler.
