@@ -144,6 +144,7 @@ target 'view_cache_*' "mbps>=1000" ">=1GB/s"
 target updates_bytes "ratio<=2" "<=2x"
 target updates_bytes_last10 "ratio<=2" "<=2x"
 target update_commit "bcfs<0.1" "<0.1s"
+target update_ingest "bcfs<0.1" "<0.1s"
 target ingest_dir "ratio<=0.3334" ">=3x(<=0.33x)"
 
 # What the peer of a sub-script's step is, for the table's legend.
@@ -153,6 +154,7 @@ declare -A SUB_PEER=(
 	[updates_bytes_compacted]="as updates_bytes; bcfs: the appends plus a bcfs compact afterwards"
 	[updates_bytes_rewrite]="as updates_bytes; 'bcfs' here: BCFS_APPEND=0 (every update rewrites its month partition)"
 	[update_commit]="BCFS_APPEND=0 (month partition rewritten); median wall time of a whole bcfs ingest process per day"
+	[update_ingest]="as update_commit; the ingest's own time in the process (decode, merge, write, commit; its log line)"
 	[ingest_dir]="bcfs ingest --jobs 1 --files-per-commit 1 of the same files; bcfs: the default (--jobs = cores)"
 )
 
