@@ -181,9 +181,13 @@ func appendCSVFloat(dst []byte, v float64) []byte {
 	// Whole numbers (volumes, round prices) print as integers this way too.
 	a := math.Abs(v) // NaN fails every comparison below
 	if a < 1<<26 {
+		// m < 2^47: adding 1.5*2^52 rounds it to an integer in the
+		// low bits of the sum (to nearest, ties to even; ties never
+		// pass the 0.49 test), without a float-to-integer conversion.
 		m := a * 1e6
-		u := uint64(int64(m + 0.5)) // m+0.5 < 2^47: no unsigned conversion needed
-		if d := m - float64(u); d < 0.49 && d > -0.49 {
+		t := m + roundMagic
+		if d := m - (t - roundMagic); d < 0.49 && d > -0.49 {
+			u := math.Float64bits(t) - math.Float64bits(roundMagic)
 			if u == 0 {
 				return append(dst, '0')
 			}
@@ -224,6 +228,10 @@ func grow(dst []byte, n int) []byte {
 	}
 	return dst
 }
+
+// roundMagic is 1.5*2^52: for 0 <= m < 2^51, m+roundMagic has a unit in
+// its last place of 1, so its mantissa holds m rounded to an integer.
+const roundMagic = 1 << 52 * 1.5
 
 // digitPairs[v] is the two ASCII digits of 0 <= v < 100 as a little-endian
 // uint16, so that several pairs combine into one word and one store.
