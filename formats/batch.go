@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Type is the logical type of a column.
@@ -209,6 +210,73 @@ type Batch struct {
 	// Line optionally holds the 1-based source line (CSV) or row number
 	// (Parquet) of each row, for error messages. It may be nil.
 	Line []int64
+
+	pooled bool // made by pooledBatch and not yet released
+}
+
+// batchPool holds the storage of decoder batches handed back with
+// ReleaseBatch, so that decoding a large file reuses a few batches instead
+// of allocating and clearing one per 64Ki rows.
+var batchPool sync.Pool // of *Batch
+
+// pooledBatch returns an empty batch of schema s with room for n rows and
+// their line numbers, reusing a released batch when one fits.
+func pooledBatch(s Schema, n int) *Batch {
+	if b, _ := batchPool.Get().(*Batch); b != nil && b.Schema.Equal(s) && b.fits(n) {
+		b.pooled = true
+		return b
+	}
+	b := NewBatch(s, n)
+	b.Line = make([]int64, 0, n)
+	b.pooled = true
+	return b
+}
+
+func (b *Batch) fits(n int) bool {
+	if cap(b.Line) < n {
+		return false
+	}
+	for c := range b.Cols {
+		col := &b.Cols[c]
+		switch b.Schema[c].Type {
+		case TypeTimestamp, TypeInt64:
+			if cap(col.Int) < n {
+				return false
+			}
+		case TypeFloat64:
+			if cap(col.Float) < n {
+				return false
+			}
+		case TypeString:
+			if cap(col.Str) < n {
+				return false
+			}
+		case TypeBool:
+			if cap(col.Bool) < n {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ReleaseBatch hands the storage of a batch a decoder returned back for
+// its later batches. The caller must hold the only reference to b and to
+// its columns (not a Slice of it, not a column shared with another batch)
+// and must not use either afterwards. Other batches are left to the
+// garbage collector, and a batch is released at most once.
+func ReleaseBatch(b *Batch) {
+	if b == nil || !b.pooled {
+		return
+	}
+	b.pooled = false
+	for c := range b.Cols {
+		col := &b.Cols[c]
+		clear(col.Str) // let the strings go
+		col.Int, col.Float, col.Str, col.Bool, col.Null = col.Int[:0], col.Float[:0], col.Str[:0], col.Bool[:0], nil
+	}
+	b.Line = b.Line[:0]
+	batchPool.Put(b)
 }
 
 // NewBatch returns an empty batch for s with room for capacity rows.

@@ -170,8 +170,7 @@ func (d *csvDecoder) next() (*Batch, error) {
 				return nil, d.finish()
 			}
 		}
-		b := NewBatch(d.schema, r.len())
-		b.Line = make([]int64, 0, r.len())
+		b := pooledBatch(d.schema, r.len())
 		for i := 0; i < r.len(); i++ {
 			d.row = r.row(i, d.row)
 			if err := d.appendRow(b, d.row, r.lines[i]); err != nil {
@@ -189,6 +188,7 @@ func (d *csvDecoder) next() (*Batch, error) {
 			}
 		}
 		if len(b.Line) == 0 {
+			ReleaseBatch(b)
 			continue
 		}
 		if err := ValidateBatch(b, d.opt.File, d.srcCols, &d.stats, &d.firstOHLC); err != nil {

@@ -3,6 +3,7 @@ package formats
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,62 @@ func TestCSVBadTimestampAfterRun(t *testing.T) {
 	}
 	if pe.File != "bad.csv" || pe.Line != 4 || pe.Column != 1 || pe.Value != "2024-01-02 09:30:0x" {
 		t.Errorf("error names %s:%d:%d %q, want bad.csv:4:1 %q", pe.File, pe.Line, pe.Column, pe.Value, "2024-01-02 09:30:0x")
+	}
+}
+
+// Batches handed back with ReleaseBatch are reused by later batches, which
+// must not show any value of the earlier ones; batches a decoder did not
+// make are not taken.
+func TestReleaseBatchReuse(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("timestamp,open,high,low,close,volume,symbol,note\n")
+	for i := 0; i < 1000; i++ {
+		note := ""
+		if i%3 == 0 {
+			note = fmt.Sprintf("n%d", i)
+		}
+		fmt.Fprintf(&sb, "2024-01-02 09:%02d:%02d,%d,%d,%d,%d,%d,S%d,%s\n", i/60%60, i%60, i, i+2, i, i+1, i, i%7, note)
+	}
+	d, err := OpenCSV(strings.NewReader(sb.String()), Options{File: "r.csv", BatchRows: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	row, reused := 0, 0
+	seen := map[*Batch]bool{}
+	for {
+		b, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[b] {
+			reused++
+		}
+		seen[b] = true
+		for i := 0; i < b.Len(); i++ {
+			note := b.Cols[NumCanonical]
+			wantNull := row%3 != 0
+			if b.Cols[IdxOpen].Float[i] != float64(row) || b.Symbols()[i] != fmt.Sprintf("S%d", row%7) || b.Line[i] != int64(row+2) ||
+				note.IsNull(i) != wantNull || !wantNull && note.Str[i] != fmt.Sprintf("n%d", row) {
+				t.Fatalf("row %d: open %v symbol %q line %d note %q null %v", row, b.Cols[IdxOpen].Float[i], b.Symbols()[i], b.Line[i], note.Str[i], note.IsNull(i))
+			}
+			row++
+		}
+		ReleaseBatch(b)
+		ReleaseBatch(b) // a second release is ignored
+	}
+	if row != 1000 {
+		t.Fatalf("%d rows, want 1000", row)
+	}
+	if reused == 0 {
+		t.Log("no batch came back from the pool (a GC emptied it)")
+	}
+	other := NewBatch(BaseSchema(TypeInt64), 10)
+	ReleaseBatch(other)
+	if b := pooledBatch(BaseSchema(TypeInt64), 10); b == other {
+		t.Fatal("a batch no decoder made was pooled")
 	}
 }

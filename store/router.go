@@ -156,6 +156,7 @@ func (r *router) add(b *formats.Batch) {
 		for _, k := range keys {
 			r.buffer(k, parts[k])
 		}
+		formats.ReleaseBatch(b)
 	}
 	for k, last := range r.touched {
 		if r.seq-last >= staleBatches && r.bufRows[k] > 0 {
@@ -218,6 +219,7 @@ func (r *router) flush(key string) {
 		}
 		for _, b := range bufs {
 			incoming.Append(b)
+			formats.ReleaseBatch(b)
 		}
 	}
 	r.total -= r.bufRows[key]
