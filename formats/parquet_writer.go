@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"slices"
 	"unsafe"
 
 	"github.com/klauspost/compress/s2"
@@ -318,18 +319,32 @@ func (e *chunkEncoder) appendValues(dst []byte, t Type, col *Column, lo, hi, chu
 	nulls := col.Null
 	switch t {
 	case TypeTimestamp:
+		if nulls == nil {
+			n := len(dst)
+			dst = slices.Grow(dst, 8*(hi-lo))[:n+8*(hi-lo)]
+			for i, v := range col.Int[lo:hi] {
+				binary.LittleEndian.PutUint64(dst[n+8*i:], uint64(v/1000))
+			}
+			return dst, nil
+		}
 		for i := lo; i < hi; i++ {
-			if nulls == nil || !nulls[i] {
+			if !nulls[i] {
 				dst = binary.LittleEndian.AppendUint64(dst, uint64(col.Int[i]/1000))
 			}
 		}
 	case TypeInt64:
+		if nulls == nil && nativeLittleEndian {
+			return append(dst, rawBytes(col.Int[lo:hi])...), nil
+		}
 		for i := lo; i < hi; i++ {
 			if nulls == nil || !nulls[i] {
 				dst = binary.LittleEndian.AppendUint64(dst, uint64(col.Int[i]))
 			}
 		}
 	case TypeFloat64:
+		if nulls == nil && nativeLittleEndian {
+			return append(dst, rawBytes(col.Float[lo:hi])...), nil
+		}
 		for i := lo; i < hi; i++ {
 			if nulls == nil || !nulls[i] {
 				dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(col.Float[i]))
@@ -374,6 +389,18 @@ func (e *chunkEncoder) appendValues(dst []byte, t Type, col *Column, lo, hi, chu
 		return dst, fmt.Errorf("cannot write column type %s", t)
 	}
 	return dst, nil
+}
+
+// nativeLittleEndian: int64 and float64 values are stored in memory as
+// PLAIN encodes them, so a page of a column without nulls is one copy.
+var nativeLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// rawBytes is the memory of v as bytes.
+func rawBytes[T int64 | float64](v []T) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 8*len(v))
 }
 
 // buildDictionary assigns dictionary indexes to the chunk's strings. e.idx
