@@ -112,27 +112,37 @@ wait_fill() {
 }
 
 ROWS_OUT=() RESULTS=()
-# measure VIEW CASE PREP [AFTER]: RUNS pairs of (PREP; drop caches; cat the
-# mounted view; AFTER, untimed) and (drop caches; cat the local copy);
-# records the medians.
+# measure VIEW "CASE PREP [AFTER]"...: RUNS rounds; in each, for every case
+# in turn (so that the load of a shared machine falls on all of them), PREP,
+# drop caches, cat the mounted view (timed), AFTER (untimed), then drop
+# caches and cat the local copy (timed: the peer). Records the medians.
 measure() {
-	local view=$1 kase=$2 prep=$3 after=${4:-:} i
-	: >"$W/b" && : >"$W/p"
-	for ((i = 1; i <= RUNS; i++)); do
-		$prep
-		drop_caches
-		seconds cat "$MNT/big.$view" >>"$W/b"
-		$after
-		drop_caches
-		seconds cat "$W/local.$view" >>"$W/p"
+	local view=$1 i c kase prep after bytes b p
+	shift
+	for c in "$@"; do
+		read -r kase _ <<<"$c"
+		: >"$W/b.$kase" && : >"$W/p.$kase"
 	done
-	local size b p
-	size=$(stat -c %s "$W/local.$view")
-	b=$(median "$W/b") p=$(median "$W/p")
-	ROWS_OUT+=("$(awk -v v="$view" -v k="$kase" -v b="$b" -v p="$p" -v s="$size" -v n="$RUNS" 'BEGIN {
-		printf "%-8s %-12s %8.3f %8.3f %6.2f %10.0f %10.0f %5d", v, k, b, p, b / p, s / b / 1e6, s / p / 1e6, n }')")
-	echo "bench_view: $view $kase: bcfs $(tr '\n' ' ' <"$W/b")s, peer $(tr '\n' ' ' <"$W/p")s"
-	RESULTS+=("RESULT view_cache_${view}_$kase $b $p - - $RUNS s $size")
+	for ((i = 1; i <= RUNS; i++)); do
+		for c in "$@"; do
+			read -r kase prep after <<<"$c"
+			$prep
+			drop_caches
+			seconds cat "$MNT/big.$view" >>"$W/b.$kase"
+			${after:-:}
+			drop_caches
+			seconds cat "$W/local.$view" >>"$W/p.$kase"
+		done
+	done
+	bytes=$(stat -c %s "$W/local.$view")
+	for c in "$@"; do
+		read -r kase _ <<<"$c"
+		b=$(median "$W/b.$kase") p=$(median "$W/p.$kase")
+		ROWS_OUT+=("$(awk -v v="$view" -v k="$kase" -v b="$b" -v p="$p" -v s="$bytes" -v n="$RUNS" 'BEGIN {
+			printf "%-8s %-12s %8.3f %8.3f %6.2f %10.0f %10.0f %5d", v, k, b, p, b / p, s / b / 1e6, s / p / 1e6, n }')")
+		echo "bench_view: $view $kase: bcfs $(tr '\n' ' ' <"$W/b.$kase")s, peer $(tr '\n' ' ' <"$W/p.$kase")s"
+		RESULTS+=("RESULT view_cache_${view}_$kase $b $p - - $RUNS s $bytes")
+	done
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -158,17 +168,16 @@ fi
 for view in csv parquet; do
 	size=$(stat -c %s "$W/local.$view")
 	nocache_mount() { mount_store --view-cache-gb 0; }
-	measure "$view" nocache nocache_mount
 	miss_prep() { unmount_store && rm -rf "$VC" && mount_store; }
 	# The fill finishes (and syncs) before the peer reads.
 	filled() { wait_fill "$size"; }
-	measure "$view" miss miss_prep filled
+	measure "$view" "nocache nocache_mount" "miss miss_prep filled"
 	cmp "$MNT/big.$view" "$W/local.$view" || die "big.$view through the mount differs from bcfs export"
-	measure "$view" hit :
+	measure "$view" "hit :"
 	grep -q "served without FUSE passthrough" "$W/mount.log" && echo "bench_view: note: the kernel refused passthrough (see $W/mount.log)"
-	measure "$view" hit_remount mount_store
+	measure "$view" "hit_remount mount_store"
 	pread_mount() { mount_store --no-passthrough; }
-	measure "$view" hit_pread pread_mount
+	measure "$view" "hit_pread pread_mount"
 	cmp "$MNT/big.$view" "$W/local.$view" || die "big.$view through the mount (pread) differs from bcfs export"
 	unmount_store
 done
