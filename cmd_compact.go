@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -38,14 +39,14 @@ func newCompactCommand(g *globalOptions) *cli.Command {
 				}
 			}
 			results := []*store.CompactResult{}
-			var firstErr error
+			var errs []error // every dataset is tried; all failures are reported
 			for _, name := range names {
 				res, err := st.Compact(c.Context, name, store.CompactOptions{All: true, DryRun: dryRun})
+				if err == nil && c.NArg() > 0 {
+					_, err = st.Stat(name) // a name given that is no dataset
+				}
 				if err != nil {
-					fmt.Fprintf(c.App.ErrWriter, "compact %s: %v\n", name, err)
-					if firstErr == nil {
-						firstErr = fmt.Errorf("compact %s: %w", name, err)
-					}
+					errs = append(errs, fmt.Errorf("compact %s: %w", name, err))
 					continue
 				}
 				results = append(results, res)
@@ -56,7 +57,7 @@ func newCompactCommand(g *globalOptions) *cli.Command {
 					return err
 				}
 				fmt.Fprintf(c.App.Writer, "%s\n", b)
-				return firstErr
+				return errors.Join(errs...)
 			}
 			for _, r := range results {
 				switch {
@@ -69,7 +70,7 @@ func newCompactCommand(g *globalOptions) *cli.Command {
 						r.Dataset, r.FilesBefore, r.PartitionsCompacted, r.FilesAfter, r.BytesWritten, r.Version)
 				}
 			}
-			return firstErr
+			return errors.Join(errs...)
 		},
 	}
 }

@@ -71,6 +71,9 @@ func TestS3AppendsAndCompaction(t *testing.T) {
 	if got := c.ok("export", "ES"); got != exported {
 		t.Fatal("compaction changed the export")
 	}
+	if _, errOut, code := c.run("compact", "NOPE"); code == 0 || !strings.Contains(errOut, "NOPE") {
+		t.Fatalf("compact of a missing dataset: exit %d: %s", code, errOut)
+	}
 	if out := c.ok("log", "ES"); !strings.Contains(out, "compaction") {
 		t.Fatalf("log:\n%s", out)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -93,6 +94,9 @@ func (s *Store) Compact(ctx context.Context, name string, opt CompactOptions) (*
 	res := &CompactResult{Dataset: name, DryRun: opt.DryRun}
 	if opt.DryRun {
 		head, err := s.head(name)
+		if errors.Is(err, ErrNotFound) {
+			return res, nil // no version yet: nothing to fold, as Update finds
+		}
 		if err != nil {
 			return nil, err
 		}
