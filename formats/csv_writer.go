@@ -29,6 +29,8 @@ func AppendCSVHeader(dst []byte, s Schema) []byte {
 // decimals and printed without trailing zeros ("1.5", "2", "0.000001");
 // -0 prints "0"; NaN and infinities print "NaN", "Inf", "-Inf". Nulls are
 // empty. Strings are quoted only when they hold a comma, quote, CR or LF.
+// Like append it may grow dst; unlike append it may also use up to 20 bytes
+// of dst's spare capacity past what it appends as scratch.
 func AppendCSVRows(dst []byte, b *Batch) []byte {
 	return appendCSVRows(dst, b, nil)
 }
@@ -285,12 +287,20 @@ func appendFixed6(dst []byte, neg bool, u uint64) []byte {
 	dst = grow(dst, room)
 	b := dst[l : l+room]
 	ip, f := u/1e6, uint32(u%1e6)
-	e := uintLen(ip)
+	ni := uintLen(ip)
+	e := ni
 	if neg {
 		b[0] = '-'
 		e++
 	}
-	putUint(b, e, ip)
+	if ip < 10000 {
+		// Most prices: the integer's digits as one word, shifted so
+		// that its leading zeros fall off; what lands past them is
+		// overwritten by the fraction or past the printed length.
+		binary.LittleEndian.PutUint32(b[e-ni:], digits4(uint32(ip))>>(32-8*ni))
+	} else {
+		putUint(b, e, ip)
+	}
 	if f == 0 {
 		return dst[:l+e]
 	}
