@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"bcfs/dedupmerge"
 	"bcfs/formats"
 	"bcfs/store"
 )
@@ -161,12 +162,18 @@ func printReport(w io.Writer, res *store.IngestResult, asJSON bool) error {
 	fmt.Fprintf(w, "%s -> %s: %s %d\n", res.Source, res.Dataset, verb, res.Version)
 	fmt.Fprintf(w, "  rows read %d (skipped empty %d), added %d, replaced %d, duplicates removed %d, conflicts resolved %d\n",
 		res.Input.Rows, res.Input.SkippedEmpty, r.RowsAdded, r.RowsReplaced, r.DuplicatesRemoved, r.ConflictsResolved)
+	printReportTail(w, res.Input.OHLCViolations, r)
+	return nil
+}
+
+// printReportTail prints the lines every ingest report ends with: the
+// counts before and after the merge and the warnings.
+func printReportTail(w io.Writer, ohlcViolations int64, r dedupmerge.Report) {
 	fmt.Fprintf(w, "  original_count %d, final_count %d, duplicate ratio %.1f%%\n", r.OriginalCount, r.FinalCount, 100*r.DuplicateRatio)
-	if res.Input.OHLCViolations > 0 {
-		fmt.Fprintf(w, "  warning: %d rows violate OHLC consistency (accepted: ohlc-check warn)\n", res.Input.OHLCViolations)
+	if ohlcViolations > 0 {
+		fmt.Fprintf(w, "  warning: %d rows violate OHLC consistency (accepted: ohlc-check warn)\n", ohlcViolations)
 	}
 	if r.Warning != "" {
 		fmt.Fprintf(w, "  warning: %s\n", r.Warning)
 	}
-	return nil
 }

@@ -274,12 +274,6 @@ func printGroupReport(w io.Writer, name string, gr store.GroupResult, asJSON boo
 	r := res.Report
 	fmt.Fprintf(w, "%s: %d files, version %d: rows read %d (skipped empty %d), added %d, replaced %d, duplicates removed %d, conflicts resolved %d\n",
 		name, good, res.Version, res.Input.Rows, res.Input.SkippedEmpty, r.RowsAdded, r.RowsReplaced, r.DuplicatesRemoved, r.ConflictsResolved)
-	fmt.Fprintf(w, "  original_count %d, final_count %d, duplicate ratio %.1f%%\n", r.OriginalCount, r.FinalCount, 100*r.DuplicateRatio)
-	if res.Input.OHLCViolations > 0 {
-		fmt.Fprintf(w, "  warning: %d rows violate OHLC consistency (accepted: ohlc-check warn)\n", res.Input.OHLCViolations)
-	}
-	if r.Warning != "" {
-		fmt.Fprintf(w, "  warning: %s\n", r.Warning)
-	}
+	printReportTail(w, res.Input.OHLCViolations, r)
 	return nil
 }
