@@ -6,21 +6,40 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Commit publishes m as version m.Version of the dataset in dir (the dataset
 // dir). The caller has already written and fsynced the partition files.
+// It is CommitFiles with no files to sync.
+func Commit(fsys FS, dir string, m *Manifest) error { return CommitFiles(fsys, dir, m, nil, nil) }
+
+// syncParallel bounds the fsyncs CommitFiles runs at once.
+const syncParallel = 16
+
+// CommitFiles publishes m as version m.Version of the dataset in dir (the
+// dataset dir). files are the new files of the version (fsys names,
+// written and closed but not necessarily fsynced) and dirs any other
+// folders whose entries the version needs (the parents of a new dataset
+// dir).
 //
-// The order is the design: the encoded manifest goes to _log/.tmp-<uuid>.json
-// and is fsynced; a hard link then publishes it as _log/<20 digits>.json,
-// which fails if that name exists (ErrConflict: another writer won; re-merge
-// on the new head and retry); the temp is removed and _log fsynced. Readers
-// see either no file or the whole fsynced manifest, never a partial one.
+// The order is the design: the encoded manifest goes to
+// _log/.tmp-<uuid>.json; then, all at once, the temp manifest, every one
+// of files, every folder holding one of them, dir (for _log's own entry)
+// and dirs are fsynced; only when every one of those succeeded does a
+// hard link publish the temp as _log/<20 digits>.json, which fails if
+// that name exists (ErrConflict: another writer won; re-merge on the new
+// head and retry); the temp is removed and _log fsynced. So nothing a
+// published manifest names can be lost in a crash, and readers see either
+// no file or the whole fsynced manifest, never a partial one. The fsyncs
+// run in parallel because the filesystem commits them together (one
+// journal commit on ext4 instead of one per file).
 //
 // Before the link, any failure leaves the dataset as it was. If only the
 // final fsync of _log fails the version is visible and the error wraps
 // ErrNotDurable: do not retry it.
-func Commit(fsys FS, dir string, m *Manifest) error {
+func CommitFiles(fsys FS, dir string, m *Manifest, files, dirs []string) error {
 	data, err := Encode(m)
 	if err != nil {
 		return err
@@ -29,14 +48,37 @@ func Commit(fsys FS, dir string, m *Manifest) error {
 	if err := fsys.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("commit %s: %w", dir, err)
 	}
-	// Makes _log's own entry durable. Only the first commit needs it, but a
-	// first commit whose fsync failed and was retried cannot be told apart,
-	// and an fsync of a clean folder costs next to nothing.
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("commit %s: %w", dir, err)
-	}
 	final := filepath.Join(dir, filepath.FromSlash(ManifestName(m.Version)))
-	if err := linkNew(fsys, final, data); errors.Is(err, os.ErrExist) {
+	tmp := tempName(logDir, final)
+	// dir's fsync makes _log's own entry durable. Only the first commit
+	// needs it, but a first commit whose fsync failed and was retried
+	// cannot be told apart, and an fsync of a clean folder costs next to
+	// nothing.
+	folders := map[string]bool{dir: true}
+	for _, d := range dirs {
+		folders[d] = true
+	}
+	for _, f := range files {
+		folders[filepath.Dir(f)] = true
+	}
+	var g errgroup.Group
+	g.SetLimit(syncParallel)
+	g.Go(func() error { return writeFileSync(fsys, tmp, data) })
+	for _, f := range files {
+		g.Go(func() error { return syncFile(fsys, f) })
+	}
+	for d := range folders {
+		g.Go(func() error { return fsys.SyncDir(d) })
+	}
+	if err := g.Wait(); err != nil {
+		_ = fsys.Remove(tmp) // best effort: Recover collects a temp left behind
+		return fmt.Errorf("commit %s version %d: %w", dir, m.Version, err)
+	}
+	err = fsys.Link(tmp, final)
+	// The temp name is garbage whatever the link did; if removing it fails,
+	// Recover collects it later, so the outcome does not change.
+	_ = fsys.Remove(tmp)
+	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("commit %s version %d: %w", dir, m.Version, ErrConflict)
 	} else if err != nil {
 		return fmt.Errorf("commit %s version %d: %w", dir, m.Version, err)
@@ -45,6 +87,20 @@ func Commit(fsys FS, dir string, m *Manifest) error {
 		return fmt.Errorf("commit %s version %d: %w: %w", dir, m.Version, ErrNotDurable, err)
 	}
 	return nil
+}
+
+// syncFile makes a written file's data durable: open, fsync, close. (On
+// Linux an fsync through any descriptor of the file flushes it.)
+func syncFile(fsys FS, name string) error {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Versions returns the version numbers that have a manifest file in the

@@ -98,8 +98,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // writePartition writes rows (sorted, one partition) as a new immutable
-// Parquet file under dir, fsyncs it, and returns its manifest entry with row
-// group ranges and CSV lengths.
+// Parquet file under dir and returns its manifest entry with row group
+// ranges and CSV lengths. It does not fsync the file: the caller returns
+// it among the files of its UpdateFunc, and the commit fsyncs all of them
+// together before it publishes the manifest (Store.commit).
 //
 // Before writing, the schema is checked against the limits every reader
 // accepts (a refusal is the input's fault); after writing, the file's footer
@@ -139,9 +141,6 @@ func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.
 		return fail(err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
 		return fail(err)
 	}
 	if err := f.Close(); err != nil {

@@ -71,7 +71,7 @@ func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (*metast
 	for attempt := 0; ; attempt++ {
 		m, written, err := fn(head)
 		if err == nil && m != nil {
-			err = s.commit(name, head, m)
+			err = s.commit(name, head, m, written)
 			if err == nil || errors.Is(err, metastore.ErrNotDurable) {
 				// Past the commit point the version is visible: its files
 				// stay even if the final fsync failed.
@@ -108,8 +108,12 @@ func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (*metast
 
 // commit publishes m as the version after head and makes it this Store's
 // cached head. A version above head that decodes means another writer won:
-// ErrConflict.
-func (s *Store) commit(name string, head *metastore.Manifest, m *metastore.Manifest) error {
+// ErrConflict. written are the files fn wrote (relative to the dataset
+// dir, not yet fsynced: writePartition leaves that to here): the commit
+// fsyncs them, their folders and, for a new dataset, the folders above its
+// dir up to datasets/, all at once, before it publishes the manifest
+// (metastore.CommitFiles).
+func (s *Store) commit(name string, head *metastore.Manifest, m *metastore.Manifest, written []string) error {
 	dir := s.datasetDir(name)
 	var parent int64
 	if head != nil {
@@ -129,7 +133,21 @@ func (s *Store) commit(name string, head *metastore.Manifest, m *metastore.Manif
 	if err := s.fs.MkdirAll(filepath.Join(dir, metastore.LogDir), 0o755); err != nil {
 		return err
 	}
-	err = metastore.Commit(s.fs, dir, m)
+	files := make([]string, len(written))
+	for i, w := range written {
+		files[i] = filepath.Join(dir, filepath.FromSlash(w))
+	}
+	var dirs []string
+	if head == nil { // a new dataset: its dir's entry, and any folder made for it
+		root := filepath.Join(s.dir, metastore.DatasetsDir)
+		for d := filepath.Dir(dir); len(d) >= len(root); d = filepath.Dir(d) {
+			dirs = append(dirs, d)
+			if d == root {
+				break
+			}
+		}
+	}
+	err = metastore.CommitFiles(s.fs, dir, m, files, dirs)
 	if err == nil || errors.Is(err, metastore.ErrNotDurable) {
 		s.mu.Lock()
 		s.heads[name] = m
