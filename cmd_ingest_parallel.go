@@ -87,7 +87,10 @@ func ingestable(base string) bool {
 }
 
 // runIngestParallel ingests files and folders: different datasets in up to
-// jobs goroutines at once; the files of one dataset in the order given,
+// jobs goroutines at once, plus (when jobs > 1) up to jobs more whose input
+// is decoded and written and that only wait for their commit's fsyncs (a
+// dataset of one file releases its decode slot at
+// store.IngestOptions.Written); --jobs 1 is strictly one after another. The files of one dataset in the order given,
 // each decoded and validated on its own, the good ones merged in one
 // commit per group of up to o.FilesPerCommit files (store.IngestFiles).
 // Every failure is printed with its file; the others still commit, and
@@ -122,6 +125,13 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 		jobs = 1
 	}
 	jobs = min(jobs, len(order))
+	// jobs datasets decode at once (slots); as many more may be committing,
+	// which is mostly waiting for fsyncs.
+	workers := jobs
+	if jobs > 1 {
+		workers = min(2*jobs, len(order))
+	}
+	slots := make(chan struct{}, jobs)
 	var (
 		mu    sync.Mutex // serializes output, failed and fatal
 		next  atomic.Int64
@@ -149,7 +159,12 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 		}
 		opt := iopt
 		opt.Source, opt.Progress = f, &done
+		slots <- struct{}{}
+		var once sync.Once
+		release := func() { once.Do(func() { <-slots }) }
+		opt.Written = release
 		res, err := st.Ingest(c.Context, name, f, opt)
+		release()
 		stop()
 		mu.Lock()
 		defer mu.Unlock()
@@ -162,6 +177,8 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 		}
 	}
 	many := func(name string, paths []string) {
+		slots <- struct{}{}
+		defer func() { <-slots }()
 		err := st.IngestFiles(c.Context, name, paths, store.BatchOptions{IngestOptions: iopt, MaxFiles: o.FilesPerCommit},
 			func(gr store.GroupResult) {
 				mu.Lock()
@@ -183,7 +200,7 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 			mu.Unlock()
 		}
 	}
-	for w := 0; w < jobs; w++ {
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

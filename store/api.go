@@ -58,4 +58,10 @@ type IngestOptions struct {
 	// Progress, if set, counts the input's bytes read so far (from 0 again
 	// when a commit conflict makes the ingest read the input again).
 	Progress *atomic.Int64
+	// Written, if set, is called (by Ingest, once per attempt) when an
+	// attempt has read the input and written its partition files, or
+	// failed to: what is left is the commit, which waits on the disk's
+	// fsyncs rather than the CPU. bcfs ingest starts decoding the next
+	// dataset then.
+	Written func()
 }

@@ -58,6 +58,9 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	m, err := s.Update(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
 		attempts++
 		r, m, written, err := s.ingestOnce(ctx, name, srcPath, opt, head)
+		if opt.Written != nil {
+			opt.Written()
+		}
 		res = r
 		if opt.DryRun {
 			m = nil
