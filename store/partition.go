@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -97,6 +98,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// partitionBufs holds the 1 MiB write buffers of writePartition: a new
+// dataset of small files writes many small partitions, and allocating
+// (and zeroing) a fresh buffer for each was a few percent of the CPU of
+// ingesting a folder of 500 vendor files.
+var partitionBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<20) }}
+
 // writePartition writes rows (sorted, one partition) as a new immutable
 // Parquet file under dir and returns its manifest entry with row group
 // ranges and CSV lengths. It does not fsync the file: the caller returns
@@ -127,7 +134,12 @@ func (s *Store) writePartition(dir, key string, rows *formats.Batch) (metastore.
 	}
 	h := sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(f, h)}
-	bw := bufio.NewWriterSize(cw, 1<<20)
+	bw := partitionBufs.Get().(*bufio.Writer)
+	bw.Reset(cw)
+	defer func() {
+		bw.Reset(nil)
+		partitionBufs.Put(bw)
+	}()
 	tap := &crcTap{w: bw}
 	pw, err := formats.NewPartitionWriter(tap, rows.Schema, rowGroupRows)
 	if err != nil {
