@@ -33,8 +33,9 @@ const syncParallel = 16
 // head and retry); the temp is removed and _log fsynced. So nothing a
 // published manifest names can be lost in a crash, and readers see either
 // no file or the whole fsynced manifest, never a partial one. The fsyncs
-// run in parallel because the filesystem commits them together (one
-// journal commit on ext4 instead of one per file).
+// run in parallel so that their waits overlap (a journaling filesystem
+// may also fold them into one journal commit; without a journal, as on
+// this project's test machine, each is still its own write).
 //
 // Before the link, any failure leaves the dataset as it was. If only the
 // final fsync of _log fails the version is visible and the error wraps
