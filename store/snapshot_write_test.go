@@ -34,15 +34,7 @@ func readSnapshotAt(t *testing.T, sn *Snapshot, v View) []byte {
 // with one, two and eight renderers, also when the same snapshot writes
 // several times (reused buffers and batches) and while ReadAt renders.
 func TestWriteToCSVMatchesReadAt(t *testing.T) {
-	st := newTestStore(t, Options{CacheBytes: 1 << 20})
-	src := filepath.Join(t.TempDir(), "bars.csv")
-	writeBars(t, src, 400_000, "yahoo", time.Date(2024, 1, 20, 0, 0, 0, 0, time.UTC))
-	ingest(t, st, "bars", src, IngestOptions{})
-	sn, err := st.Pin("bars", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sn.Release()
+	sn := pinBars(t, time.Date(2024, 1, 20, 0, 0, 0, 0, time.UTC))
 	if len(sn.chunks) < 6 || len(sn.m.Partitions) < 2 {
 		t.Fatalf("%d row groups in %d partitions: the test wants several of each", len(sn.chunks), len(sn.m.Partitions))
 	}
@@ -92,15 +84,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 // CSV writer with its error and the count written, and leaves no renderer
 // running (the goroutine count comes back).
 func TestWriteToCSVStopsOnWriteError(t *testing.T) {
-	st := newTestStore(t, Options{CacheBytes: 1 << 20})
-	src := filepath.Join(t.TempDir(), "bars.csv")
-	writeBars(t, src, 400_000, "yahoo", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-	ingest(t, st, "bars", src, IngestOptions{})
-	sn, err := st.Pin("bars", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sn.Release()
+	sn := pinBars(t, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
 	before := runtime.NumGoroutine()
 	for _, limit := range []int{10, 3_000_000, int(sn.Size(ViewCSV)) - 1} {
 		w := &failWriter{limit: limit}
@@ -120,4 +104,20 @@ func TestWriteToCSVStopsOnWriteError(t *testing.T) {
 	if _, err := sn.WriteTo(ViewCSV, &ok); err != nil || int64(ok.Len()) != sn.Size(ViewCSV) {
 		t.Fatalf("after failed writes: %d bytes, %v", ok.Len(), err)
 	}
+}
+
+// pinBars pins a fresh store's dataset "bars" of 400,000 yahoo bars from
+// start; the snapshot is released when the test ends.
+func pinBars(t *testing.T, start time.Time) *Snapshot {
+	t.Helper()
+	st := newTestStore(t, Options{CacheBytes: 1 << 20})
+	src := filepath.Join(t.TempDir(), "bars.csv")
+	writeBars(t, src, 400_000, "yahoo", start)
+	ingest(t, st, "bars", src, IngestOptions{})
+	sn, err := st.Pin("bars", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sn.Release)
+	return sn
 }
