@@ -3,8 +3,10 @@ package fusefs
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -411,5 +413,74 @@ func TestViewCacheVersionsFiles(t *testing.T) {
 	waitFills(t, vc, 2)
 	if got := readView(t, filepath.Join(m.mnt, "ES_1min.csv")); !bytes.Equal(got, want2) {
 		t.Fatalf("ES_1min.csv after the commit: %d bytes, want %d", len(got), len(want2))
+	}
+}
+
+// TestViewCacheRealWritersWhilePassthroughReader: real writers (cp over
+// the view, cat >> the view, rsync --inplace) into a dataset whose CSV
+// view another process holds open through passthrough (a shell's
+// redirection, kept open by sleep): each write merges and the reader still
+// reads the version it opened, whole.
+func TestViewCacheRealWritersWhilePassthroughReader(t *testing.T) {
+	needClient(t, "/usr/bin/rsync", "apt-get install rsync")
+	m, vc := cachedMount(t, 1<<30, false, map[string]int{"ES_1min": 20000})
+	p := filepath.Join(m.mnt, "ES_1min.csv")
+	old := readView(t, p)
+	waitFills(t, vc, 1)
+	waitOpen(t, m, 0)
+	// The reader: a process holding the view open on fd 3 until it is
+	// told to copy it out.
+	out := filepath.Join(t.TempDir(), "reader.csv")
+	go1 := filepath.Join(t.TempDir(), "go")
+	reader := exec.Command("sh", "-c", `exec 3<"$1"; while [ ! -e "$2" ]; do sleep 0.05; done; cat <&3 >"$3"`, "sh", p, go1, out)
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Process.Kill()
+	waitOpen(t, m, 1)
+	if s := m.fsys.ViewServing(); s.Passthrough && s.PassthroughOpens != 1 {
+		t.Fatalf("the reader is not served by passthrough: %+v", s)
+	}
+	src := t.TempDir()
+	writers := []struct {
+		name string
+		cmd  func(f string) *exec.Cmd
+		head bool
+	}{
+		{"cp", func(f string) *exec.Cmd { return exec.Command("cp", f, p) }, true},
+		{"cat >>", func(f string) *exec.Cmd { return exec.Command("sh", "-c", `cat "$1" >> "$2"`, "sh", f, p) }, false},
+		{"rsync --inplace", func(f string) *exec.Cmd { return exec.Command("rsync", "--inplace", f, p) }, true},
+	}
+	for i, w := range writers {
+		text := genRows(time.Date(2025, 3, 1+i, 0, 0, 0, 0, time.UTC), 10, "ES", "ibkr")
+		if w.head {
+			text = "timestamp,open,high,low,close,volume,symbol,provider\n" + text
+		}
+		f := filepath.Join(src, fmt.Sprintf("in%d.csv", i))
+		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := w.cmd(f).CombinedOutput(); err != nil {
+			t.Fatalf("%s into the view while a passthrough reader holds it: %v\n%s", w.name, err, b)
+		}
+		if got := rows(t, m.st, "ES_1min"); got != int64(20000+10*(i+1)) {
+			t.Fatalf("rows after %s: %d, want %d", w.name, got, 20000+10*(i+1))
+		}
+	}
+	if err := os.WriteFile(go1, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.Wait(); err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	if got := readView(t, out); !bytes.Equal(got, old) {
+		t.Fatalf("the reader opened before the writes read %d bytes, want the old version's %d", len(got), len(old))
+	}
+	e, err := m.st.Stat("ES_1min")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readView(t, p); int64(len(got)) != e.Size(store.ViewCSV) || bytes.Equal(got, old) {
+		t.Fatalf("a new open reads %d bytes, want the new version's %d", len(got), e.Size(store.ViewCSV))
 	}
 }
