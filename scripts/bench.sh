@@ -22,7 +22,8 @@
 #   updates     scripts/bench_updates.sh (30 daily updates: bytes written vs
 #               added, time per commit)
 #   ingest_dir  scripts/bench_ingest_dir.sh (500 vendor files: the defaults vs
-#               --jobs 1 --files-per-commit 1)
+#               --jobs 1 --files-per-commit 1), as 50 days x 10 datasets
+#               (ingest_dir) and as 500 datasets (ingest_dir_symbols)
 # A section that cannot run (no root, no /dev/fuse, a sub-script not there)
 # prints "skipped: <reason>" and its rows are absent from the table.
 #
@@ -136,16 +137,22 @@ target ingest "ratio<=0.75,rss<1048576" "<=0.75x,RSS<1GiB"
 target export_csv "ratio<=0.35" "<=0.35x"
 target export_parquet "ratio<=1" "<=1x"
 target merge "ratio<=1" "<=1x"
+# The first open of a view after a commit renders it (cold1, and the view
+# cache's nocache and miss rows): the issue's design keeps "rendering on a
+# miss as today", so those rows show render speed and have no target; every
+# later open must read at 1 GB/s.
 for v in csv parquet; do
-	target view_${v}_cold1 "mbps>=1000" ">=1GB/s"
 	target view_${v}_cold2 "mbps>=1000" ">=1GB/s"
+	target view_cache_${v}_hit "mbps>=1000" ">=1GB/s"
+	target view_cache_${v}_hit_remount "mbps>=1000" ">=1GB/s"
+	target view_cache_${v}_hit_pread "mbps>=1000" ">=1GB/s"
 done
-target 'view_cache_*' "mbps>=1000" ">=1GB/s"
 target updates_bytes "ratio<=2" "<=2x"
 target updates_bytes_last10 "ratio<=2" "<=2x"
 target update_commit "bcfs<0.1" "<0.1s"
 target update_ingest "bcfs<0.1" "<0.1s"
 target ingest_dir "ratio<=0.3334" ">=3x(<=0.33x)"
+target ingest_dir_symbols "ratio<=0.3334" ">=3x(<=0.33x)"
 
 # What the peer of a sub-script's step is, for the table's legend.
 declare -A SUB_PEER=(
@@ -155,7 +162,8 @@ declare -A SUB_PEER=(
 	[updates_bytes_rewrite]="as updates_bytes; 'bcfs' here: BCFS_APPEND=0 (every update rewrites its month partition)"
 	[update_commit]="BCFS_APPEND=0 (month partition rewritten); median wall time of a whole bcfs ingest process per day"
 	[update_ingest]="as update_commit; the ingest's own time in the process (decode, merge, write, commit; its log line)"
-	[ingest_dir]="bcfs ingest --jobs 1 --files-per-commit 1 of the same files; bcfs: the default (--jobs = cores)"
+	[ingest_dir]="bcfs ingest --jobs 1 --files-per-commit 1 of the same files; bcfs: the default (--jobs = cores); 50 days x 10 datasets"
+	[ingest_dir_symbols]="as ingest_dir; the 500 files are 500 datasets of one file each (SHAPE=symbols)"
 )
 
 # --- helpers -------------------------------------------------------------------
@@ -394,17 +402,21 @@ run_sub() {
 	fi
 	echo "bench: $sec: scripts/$name"
 	local out=$W/sub.$sec.out
-	if ! env BCFS="$BCFS" BCFS_PREBUILT=1 RUNS="$RUNS" ROWS="$ROWS" BENCH_DIR="$W/sub.$sec" \
+	if ! env BCFS="$BCFS" BCFS_PREBUILT=1 RUNS="$RUNS" ROWS="$ROWS" BENCH_DIR="$W/sub.$sec${RESULT_SUFFIX:-}" \
 		"$@" bash "$script" "$ROWS" >"$out" 2>&1 </dev/null; then
 		tail -n 20 "$out"
 		check_failed "scripts/$name failed (output above; KEEP=1 keeps $out)"
 		return
 	fi
-	rm -rf "$W/sub.$sec"
+	# The sub-script's files stay until the exit trap: on an ext4 without a
+	# journal (this machine's root) thousands of files deleted just before
+	# the next step make its inode allocations scan the deleted inodes
+	# (kept from reuse for 1-5 minutes) and slow it down several times.
 	sed 's/^/  /' "$out" | grep -v '^  RESULT ' || true
 	local n=0 tag s bv pv br pr runs unit bytes extra
 	while read -r tag s bv pv br pr runs unit bytes extra; do
 		[[ $tag == RESULT && -n $runs ]] || continue
+		s=$s${RESULT_SUFFIX:-}
 		STEPS+=("$s")
 		PEER_DESC[$s]="${SUB_PEER[$s]:-see scripts/$name}"
 		echo "$s $bv $pv $br $pr - - $runs ${unit:-s} ${bytes:--}" >>"$RESULTS"
@@ -728,7 +740,12 @@ fi
 # --- sub-scripts ----------------------------------------------------------------
 
 want_section updates && run_sub updates bench_updates.sh
-want_section ingest_dir && run_sub ingest_dir bench_ingest_dir.sh
+if want_section ingest_dir; then
+	run_sub ingest_dir bench_ingest_dir.sh
+	# The same 500 files as 500 datasets of one file each: nothing to merge
+	# in one commit, so only parallelism and shared commits help.
+	RESULT_SUFFIX=_symbols run_sub ingest_dir bench_ingest_dir.sh SHAPE=symbols
+fi
 
 report | tee "$W/report.txt"
 ((FAILED_CHECKS == 0)) || die "$FAILED_CHECKS check(s) failed: the figures above are not comparable"
