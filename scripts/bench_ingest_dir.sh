@@ -19,6 +19,18 @@
 #   scripts/bench_ingest_dir.sh                 # 500 files, 50 days x 10 datasets, 3 runs
 #   SHAPE=symbols scripts/bench_ingest_dir.sh   # 500 datasets of one file
 #   FILES=100 RUNS=1 JOBS=4 scripts/bench_ingest_dir.sh
+#
+# Every run ingests into a store folder of its own ($W/seq0, $W/par0,
+# $W/seq1, ...) and nothing is deleted until the script ends. On ext4
+# without a journal (this project's test machine) the inode allocator
+# refuses, and scans past, every inode freed in the last few minutes
+# (recently_deleted() in fs/ext4/ialloc.c); deleting one run's store just
+# before the next made each run slower than the one before and serialized
+# the parallel run's inode allocation, so the benchmark measured its own
+# cleanup. The previous invocation's tree is removed at the start, so
+# invocations back to back can still be slowed by the inodes it freed: the
+# script warns when it removes one, wait a few minutes (or use another
+# BENCH_DIR filesystem) for clean figures.
 set -euo pipefail
 FILES=${FILES:-500}
 RUNS=${RUNS:-3}
@@ -28,7 +40,12 @@ DAYS=${DAYS:-50}
 DATA=${DATA:-/work/shared/data/yfinance/tests/data}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 W=${BENCH_DIR:-/tmp/bcfs-bench-ingest-dir}
-rm -rf "$W" && mkdir -p "$W/in"
+if [[ -e $W ]]; then
+  echo "bench_ingest_dir: removing the previous run's $W: on ext4 without a journal its freed inodes can slow the next few minutes' runs" >&2
+  rm -rf "$W"
+fi
+mkdir -p "$W/in"
+trap 'rm -rf "${W:?}"/seq[0-9]* "${W:?}"/par[0-9]*' EXIT
 BCFS=${BCFS:-$W/bcfs}
 [[ -n ${BCFS_PREBUILT:-} ]] || (cd "$REPO" && go build -o "$BCFS" .)
 
@@ -63,16 +80,17 @@ symbols)
 esac
 echo "input: $FILES files in $datasets datasets ($SHAPE), $(du -sh "$W/in" | cut -f1), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# run NAME FLAGS...: seconds of one ingest of the input into the fresh
-# store $W/NAME; every file must be reported merged (committed, or no
-# change when a file repeats what the dataset holds).
+# run NAME FLAGS...: seconds of one ingest of the input into the new
+# store $W/NAME (never an earlier run's: see the header); every file must
+# be reported merged (committed, or no change when a file repeats what the
+# dataset holds). The peak RSS goes to $W/<NAME without digits>.rss.
 run() {
   local name=$1
   shift
-  rm -rf "${W:?}/$name"
+  [[ ! -e $W/$name ]] || { echo "bench_ingest_dir: $W/$name exists" >&2; exit 1; }
   local t0 t1 n
   t0=$(date +%s.%N)
-  /usr/bin/time -f %M -a -o "$W/$name.rss" "$BCFS" --store "$W/$name" ingest --ohlc-check warn "$@" "${args[@]}" > "$W/$name.out" 2> "$W/$name.err" ||
+  /usr/bin/time -f %M -a -o "$W/${name%%[0-9]*}.rss" "$BCFS" --store "$W/$name" ingest --ohlc-check warn "$@" "${args[@]}" > "$W/$name.out" 2> "$W/$name.err" ||
     { cat "$W/$name.err" >&2; echo "bench_ingest_dir: ingest $* failed" >&2; exit 1; }
   t1=$(date +%s.%N)
   n=$(grep -cE '^/.* -> .*: (committed version|no change, still version) ' "$W/$name.out")
@@ -91,16 +109,17 @@ exports() {
 
 seq_t=() par_t=()
 for ((r = 0; r < RUNS; r++)); do
-  seq_t+=("$(run seq --jobs 1 --files-per-commit 1)")
-  par_t+=("$(run par --jobs "$JOBS")")
+  seq_t+=("$(run "seq$r" --jobs 1 --files-per-commit 1)")
+  par_t+=("$(run "par$r" --jobs "$JOBS")")
 done
-exports seq > "$W/seq.csv"
-exports par > "$W/par.csv"
+last=$((RUNS - 1))
+exports "seq$last" > "$W/seq.csv"
+exports "par$last" > "$W/par.csv"
 cmp -s "$W/seq.csv" "$W/par.csv" || { echo "bench_ingest_dir: the exports differ ($W/seq.csv, $W/par.csv)" >&2; exit 1; }
 rows=$(grep -vc '^timestamp' "$W/par.csv")
 ((rows > 0)) || { echo "bench_ingest_dir: no rows exported" >&2; exit 1; }
 s=$(median "${seq_t[@]}") p=$(median "${par_t[@]}")
-echo "exports of both stores byte-identical: $(find "$W/par/datasets" -name _log -type d | wc -l) datasets, $rows rows"
+echo "exports of both stores byte-identical: $(find "$W/par$last/datasets" -name _log -type d | wc -l) datasets, $rows rows"
 printf 'one after another (--jobs 1 --files-per-commit 1): runs %s, median %.2f s\n' "${seq_t[*]}" "$s"
 printf 'default (--jobs %s, one commit per dataset):       runs %s, median %.2f s\n' "$JOBS" "${par_t[*]}" "$p"
 printf 'speedup: %.2fx (load after: %s)\n' "$(awk -v a="$s" -v b="$p" 'BEGIN { print a / b }')" "$(cut -d' ' -f1-3 /proc/loadavg)"
