@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -34,7 +35,11 @@ const commitTimeout = 5 * time.Minute
 // process) committed first, runs fn again on the new head, with jittered
 // exponential backoff, until it commits, fn fails, ctx ends or
 // commitTimeout passes. After a commit it updates the head cache, notifies
-// subscribers and collects garbage in the background.
+// subscribers and collects garbage in the background, except after the
+// first version of a dataset whose folder did not exist before: garbage is
+// a file older than the grace period that no version names (leftovers of
+// a crashed write), and a folder this update created holds only files
+// this commit just wrote and named.
 //
 // It returns the committed manifest, or nil when fn changed nothing. An
 // error wrapping metastore.ErrNotDurable comes with the manifest: the
@@ -47,35 +52,44 @@ func (s *Store) Update(ctx context.Context, name string, fn UpdateFunc) (*metast
 		return nil, err
 	}
 	mu := s.lockDataset(name)
-	m, err := s.update(ctx, name, fn)
+	m, fresh, err := s.update(ctx, name, fn)
 	mu.Unlock()
 	if m != nil {
 		s.notify(name)
-		go s.gc(name)
+		if !fresh || m.Parent != 0 {
+			s.gc(name) // queues the dataset; the worker collects it
+		}
 	}
 	return m, err
 }
 
-// update is Update with the dataset's lock held by the caller.
-func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (*metastore.Manifest, error) {
+// update is Update with the dataset's lock held by the caller. fresh
+// reports that the dataset of a local store had no version and no folder
+// when it started.
+func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (m *metastore.Manifest, fresh bool, err error) {
 	dir := s.datasetDir(name)
 	head, err := s.head(name)
 	if errors.Is(err, ErrNotFound) {
 		head, err = nil, nil
+		if s.Remote() == "" { // on S3 the stat of a folder costs a LIST: collect as always
+			_, serr := s.fs.Stat(dir)
+			fresh = errors.Is(serr, os.ErrNotExist)
+		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	deadline := time.Now().Add(commitTimeout)
 	backoff := time.Millisecond
 	for attempt := 0; ; attempt++ {
-		m, written, err := fn(head)
+		next, written, err := fn(head)
+		m = next
 		if err == nil && m != nil {
 			err = s.commit(name, head, m, written)
 			if err == nil || errors.Is(err, metastore.ErrNotDurable) {
 				// Past the commit point the version is visible: its files
 				// stay even if the final fsync failed.
-				return m, err
+				return m, fresh, err
 			}
 		}
 		s.removeFiles(dir, written)
@@ -83,10 +97,10 @@ func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (*metast
 			s.removeEmptyDataset(dir)
 		}
 		if err == nil || !errors.Is(err, metastore.ErrConflict) {
-			return nil, err
+			return nil, fresh, err
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("dataset %s: other writers kept committing first for %v (%d attempts): %w",
+			return nil, fresh, fmt.Errorf("dataset %s: other writers kept committing first for %v (%d attempts): %w",
 				name, commitTimeout, attempt+1, err)
 		}
 		s.log.Debug("commit conflict, building again", "dataset", name, "attempt", attempt+1)
@@ -95,13 +109,13 @@ func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (*metast
 		select {
 		case <-time.After(time.Duration(rand.Int64N(int64(backoff)) + 1)):
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, fresh, ctx.Err()
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
 		if head, err = metastore.Head(s.fs, dir); errors.Is(err, metastore.ErrNoVersions) {
 			head = nil
 		} else if err != nil {
-			return nil, fmt.Errorf("reload head after conflict: %w", err)
+			return nil, fresh, fmt.Errorf("reload head after conflict: %w", err)
 		}
 	}
 }

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"bcfs/metastore"
 )
@@ -116,5 +121,60 @@ func TestUpdateFailureLeavesNothing(t *testing.T) {
 	}
 	if fs, _ := st.Folders(); slices.Contains(fs, "N") {
 		t.Fatalf("an empty folder N was left: %v", fs)
+	}
+}
+
+// gcQueued reports whether the background collector was asked to collect
+// the dataset since the store opened.
+func gcQueued(st *Store, name string) bool {
+	st.gcw.mu.Lock()
+	defer st.gcw.mu.Unlock()
+	_, ok := st.gcw.last[name]
+	return ok
+}
+
+// TestFirstVersionSkipsGC: the first version of a dataset whose folder
+// this ingest created queues no garbage collection (there is nothing
+// older than the grace period in it); the second version does, and so does
+// a first version in a folder that already held a crashed write's
+// leftovers, which are then collected.
+func TestFirstVersionSkipsGC(t *testing.T) {
+	st := newTestStore(t, Options{Grace: time.Minute})
+	src := t.TempDir()
+	f := writeFile(t, src, "a.csv", yahooCSV)
+	ingest(t, st, "fresh", f, IngestOptions{})
+	if gcQueued(st, "fresh") {
+		t.Error("first version of a new dataset queued a garbage collection")
+	}
+	ingest(t, st, "fresh", writeFile(t, src, "b.csv", "Date,Open,High,Low,Close,Volume\n2024-02-01,1,2,0.5,1.5,7\n"), IngestOptions{})
+	if !gcQueued(st, "fresh") {
+		t.Error("second version queued no garbage collection")
+	}
+
+	// A crashed first ingest left a partition file, older than the grace
+	// period, in the folder of dataset "crashed".
+	orphan := filepath.Join(st.Dir(), metastore.DatasetsDir, "crashed", "year=2024", uuid.NewString()+".parquet")
+	if err := os.MkdirAll(filepath.Dir(orphan), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(orphan, []byte("PAR1 torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(orphan, old, old); err != nil {
+		t.Fatal(err)
+	}
+	ingest(t, st, "crashed", f, IngestOptions{})
+	if !gcQueued(st, "crashed") {
+		t.Fatal("first version in a folder with leftovers queued no garbage collection")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(orphan); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the crashed write's partition file was not collected")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
