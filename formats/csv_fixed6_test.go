@@ -262,3 +262,22 @@ func TestAppendCSVIntMatchesStrconv(t *testing.T) {
 		}
 	}
 }
+
+// digits8 must give the eight digits of every x < 1e8: its lanes divide
+// by multiplying with constants that are exact only below their bounds.
+func TestDigits8Exhaustive(t *testing.T) {
+	for x := uint32(0); x < 1e8; x++ {
+		d := digits8(x)
+		var back uint32
+		for i := 0; i < 8; i++ {
+			b := uint32(d >> (8 * i) & 0xff)
+			if b > 9 {
+				t.Fatalf("digits8(%d) = %#x: byte %d is %d", x, d, i, b)
+			}
+			back = back*10 + b
+		}
+		if back != x {
+			t.Fatalf("digits8(%d) = %#x reads back as %d", x, d, back)
+		}
+	}
+}

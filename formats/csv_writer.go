@@ -3,6 +3,7 @@ package formats
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -278,42 +279,59 @@ func putUint(b []byte, end int, u uint64) int {
 // appendFixed6 prints the fixed-point value u/1e6 (0 < u < 2^26*1e6),
 // negated if neg, with its six decimals trimmed of trailing zeros: exactly
 // what strconv.AppendUint(u/1e6) followed by the trimmed fraction printed
-// (floatLen counts the same digits). The digits are written in place past
-// dst's length, the point and six decimals as one 8-byte word; what is
-// written past the printed length is scratch.
+// (floatLen counts the same digits). The integer part (at most 8 digits)
+// and the point with the six decimals are each one 8-byte word of digits
+// (digits8) written in place past dst's length; their lengths come from
+// counting zero bytes in the words, without branches. What is written
+// past the printed length is scratch.
 func appendFixed6(dst []byte, neg bool, u uint64) []byte {
-	const room = 1 + 8 + 8 // sign, 8 integer digits (u/1e6 < 2^26), the fraction word
+	const room = 1 + 8 + 8 // sign, the integer word, the fraction word
 	l := len(dst)
 	dst = grow(dst, room)
 	b := dst[l : l+room]
-	ip, f := u/1e6, uint32(u%1e6)
-	ni := uintLen(ip)
-	e := ni
+	ip := u / 1e6
+	f := uint32(u - ip*1e6)
+	e := 0
 	if neg {
 		b[0] = '-'
-		e++
+		e = 1
 	}
-	if ip < 10000 {
-		// Most prices: the integer's digits as one word, shifted so
-		// that its leading zeros fall off; what lands past them is
-		// overwritten by the fraction or past the printed length.
-		binary.LittleEndian.PutUint32(b[e-ni:], digits4(uint32(ip))>>(32-8*ni))
-	} else {
-		putUint(b, e, ip)
-	}
+	// The integer's leading zeros are the low zero bytes of its word
+	// (its last digit always prints); shifting them out leaves its
+	// digits at the word's start.
+	d := digits8(uint32(ip))
+	lz := bits.TrailingZeros64(d|1<<56) >> 3
+	binary.LittleEndian.PutUint64(b[e:], (d+asciiZeros)>>(8*lz))
+	e += 8 - lz
 	if f == 0 {
 		return dst[:l+e]
 	}
-	hi := f / 100
-	w := uint64('.') | uint64(digits4(hi))<<8 | uint64(digitPairs[f-hi*100])<<40
-	binary.LittleEndian.PutUint64(b[e:], w)
-	n := e + 7
-	if lo := f % 1000; lo != 0 {
-		n -= int(trailingZeros3[lo])
-	} else {
-		n -= 3 + int(trailingZeros3[f/1000])
-	}
-	return dst[:l+n]
+	// f < 1e6: the top two digits of its word are zero. Shifted by a
+	// byte, the word has the six decimals in bytes 1..6, and the last
+	// non-zero byte ends the printed fraction; the point fills byte 0.
+	fd := digits8(f) >> 8
+	n := 8 - bits.LeadingZeros64(fd)>>3
+	binary.LittleEndian.PutUint64(b[e:], (fd+asciiZeros&^0xff)|'.')
+	return dst[:l+e+n]
+}
+
+// asciiZeros is '0' in every byte: added to a word of digits (digits8), it
+// turns them into text.
+const asciiZeros = 0x3030303030303030
+
+// digits8 returns the eight decimal digits of x < 1e8, leading zeros kept,
+// one per byte as values 0..9, the most significant in the lowest byte (so
+// that a little-endian store writes them in reading order). It splits x in
+// halves of four digits, each half in pairs, each pair in digits, all
+// lanes of a step at once, dividing by multiplying: x*10486>>20 is x/100
+// for x < 10000 (by 2^20/100 rounded up, off by under 0.0023) and
+// x*103>>10 is x/10 for x < 100.
+func digits8(x uint32) uint64 {
+	v := uint64(x/10000) | uint64(x%10000)<<32
+	q := v * 10486 >> 20 & 0x0000007f_0000007f
+	v = q | (v-q*100)<<16
+	q = v * 103 >> 10 & 0x000f000f_000f000f
+	return q | (v-q*10)<<8
 }
 
 // appendCSVInt is strconv.AppendInt(dst, v, 10), written in place.
