@@ -34,6 +34,9 @@ type Views struct {
 	filling map[string]bool // names this process is writing now
 
 	hits, misses, fills, evictions, damaged atomic.Int64
+	// incremental counts fills that started from a copy of another
+	// cached view (Extended).
+	incremental atomic.Int64
 }
 
 // fileID identifies a cache file and its version: a write into it changes
@@ -53,8 +56,11 @@ type ViewStats struct {
 	Hits      int64  `json:"hits"`
 	Misses    int64  `json:"misses"`
 	Fills     int64  `json:"fills"`
-	Evictions int64  `json:"evictions"`
-	Damaged   int64  `json:"damaged"`
+	// IncrementalFills counts the fills (of Fills) that copied another
+	// cached view (an older version's) and wrote only the rest.
+	IncrementalFills int64 `json:"incremental_fills"`
+	Evictions        int64 `json:"evictions"`
+	Damaged          int64 `json:"damaged"`
 }
 
 const (
@@ -120,11 +126,29 @@ func (c *Views) Path(key string) string { return filepath.Join(c.dir, fileName(k
 // only if the file changed since it was last checked); nil on a miss. A
 // damaged file is removed.
 func (c *Views) Open(key string, size int64) *os.File {
-	name := fileName(key)
-	p := filepath.Join(c.dir, name)
-	f, err := os.Open(p)
-	if err != nil {
+	f := c.open(key, size)
+	if f == nil {
 		c.misses.Add(1)
+		return nil
+	}
+	// Recency is the access time, set here on every hit; the mtime (part
+	// of the file's identity) stays.
+	_ = unix.UtimesNanoAt(unix.AT_FDCWD, c.Path(key), []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), {Nsec: unix.UTIME_OMIT}}, 0)
+	c.hits.Add(1)
+	return f
+}
+
+// OpenBase returns the cached view of key, checked as Open checks it, to
+// copy into the fill of another view that starts with it (see CopyBase).
+// It is not a hit: neither the counters nor the file's recency change.
+func (c *Views) OpenBase(key string, size int64) *os.File { return c.open(key, size) }
+
+// open returns key's file if it is exactly size bytes and its bytes match
+// its checksum; a damaged file is removed.
+func (c *Views) open(key string, size int64) *os.File {
+	name := fileName(key)
+	f, err := os.Open(filepath.Join(c.dir, name))
+	if err != nil {
 		return nil
 	}
 	id, err := identify(f)
@@ -137,16 +161,34 @@ func (c *Views) Open(key string, size int64) *os.File {
 	if !ok {
 		f.Close()
 		c.damaged.Add(1)
-		c.misses.Add(1)
 		c.removeIf(name, id)
 		return nil
 	}
-	// Recency is the access time, set here on every hit; the mtime (part
-	// of the file's identity) stays.
-	_ = unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), {Nsec: unix.UTIME_OMIT}}, 0)
-	c.hits.Add(1)
 	return f
 }
+
+// CopyBase copies base, a file of size bytes OpenBase returned, whole to
+// w, and fails if the bytes copied are not size bytes matching its checksum
+// (the file changed after OpenBase checked it), so that a fill starting
+// with them fails rather than keeping them.
+func CopyBase(w io.Writer, base *os.File, size int64) (int64, error) {
+	want := make([]byte, 4)
+	if n, err := unix.Fgetxattr(int(base.Fd()), crcAttr, want); err != nil || n != 4 {
+		return 0, fmt.Errorf("view cache: %s: no checksum: %v", base.Name(), err)
+	}
+	h := crc32.New(castagnoli)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), io.NewSectionReader(base, 0, size+1), make([]byte, 1<<20))
+	if err != nil {
+		return n, err
+	}
+	if n != size || h.Sum32() != binary.BigEndian.Uint32(want) {
+		return n, fmt.Errorf("view cache: %s changed while it was copied", base.Name())
+	}
+	return n, nil
+}
+
+// Extended counts a fill that started from CopyBase.
+func (c *Views) Extended() { c.incremental.Add(1) }
 
 // checked tells whether f's bytes matched its checksum when it had the
 // mtime it has now.
@@ -362,6 +404,6 @@ func (c *Views) evict(limit int64, keep string) {
 func (c *Views) Stats() ViewStats {
 	views, used := c.scan()
 	return ViewStats{Dir: c.dir, MaxBytes: c.max, UsedBytes: used, Files: len(views),
-		Hits: c.hits.Load(), Misses: c.misses.Load(), Fills: c.fills.Load(),
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Fills: c.fills.Load(), IncrementalFills: c.incremental.Load(),
 		Evictions: c.evictions.Load(), Damaged: c.damaged.Load()}
 }

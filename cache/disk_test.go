@@ -243,3 +243,50 @@ func TestViewsFolderRemoved(t *testing.T) {
 	}
 	f.Close()
 }
+
+// TestViewsCopyBase: OpenBase checks a file as Open does without counting a
+// hit; CopyBase copies it whole, and fails when the
+// bytes changed after OpenBase (here with the mtime put back, so that only
+// the copy's checksum can tell).
+func TestViewsCopyBase(t *testing.T) {
+	c := openViews(t, t.TempDir(), 1<<20)
+	data := content("ES_1min", 100_000)
+	fill(t, c, "a", data)
+	if f := c.OpenBase("a", int64(len(data))-1); f != nil {
+		t.Fatal("OpenBase of the wrong size")
+	}
+	fill(t, c, "a", data) // the wrong size removed it
+	f := c.OpenBase("a", int64(len(data)))
+	if f == nil {
+		t.Fatal("OpenBase missed a good file")
+	}
+	defer f.Close()
+	if s := c.Stats(); s.Hits != 0 || s.Misses != 0 || s.Damaged != 1 {
+		t.Fatalf("stats %+v: OpenBase counted as a hit or miss", s)
+	}
+	var buf bytes.Buffer
+	if n, err := CopyBase(&buf, f, int64(len(data))); err != nil || n != int64(len(data)) || !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("CopyBase: %d bytes, %v", n, err)
+	}
+	if _, err := CopyBase(io.Discard, f, int64(len(data))+1); err == nil {
+		t.Fatal("CopyBase of a size the file does not have")
+	}
+	st, err := os.Stat(c.Path("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(c.Path("a"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte("XX"), 5000); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := os.Chtimes(c.Path("a"), st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CopyBase(io.Discard, f, int64(len(data))); err == nil || !strings.Contains(err.Error(), "changed while it was copied") {
+		t.Fatalf("CopyBase of a file changed after OpenBase: %v", err)
+	}
+}

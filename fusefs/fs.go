@@ -336,23 +336,69 @@ func (f *FS) fillView(n viewID, key string) *viewFill {
 			return // deleted and made again meanwhile: another version
 		}
 		start := time.Now()
+		var base *os.File
+		var prefix int64
+		if n.view == store.ViewCSV {
+			if base, prefix = f.csvBase(sn, n.dataset); base != nil {
+				defer base.Close()
+			}
+		}
+		copied := false
 		err = f.views.Fill(f.ctx, key, n.size, func(tmp *os.File, w io.Writer) error {
 			if err := fl.start(tmp); err != nil {
 				return err
 			}
-			_, err := sn.WriteTo(n.view, progressWriter{w, fl})
+			pw := progressWriter{w, fl}
+			if base == nil {
+				_, err := sn.WriteTo(n.view, pw)
+				return err
+			}
+			if _, err := cache.CopyBase(pw, base, prefix); err != nil {
+				return err
+			}
+			copied = true
+			_, err := sn.WriteCSVFrom(pw, prefix)
 			return err
 		})
 		switch {
 		case err == nil:
 			ok = fl.complete()
-			f.log.Debug("view cached", "dataset", n.dataset, "version", n.version, "view", n.view.Ext(), "bytes", n.size, "took", time.Since(start))
+			if copied {
+				f.views.Extended()
+			}
+			f.log.Debug("view cached", "dataset", n.dataset, "version", n.version, "view", n.view.Ext(), "bytes", n.size, "copied", prefix, "took", time.Since(start))
 		case errors.Is(err, cache.ErrTooBig), f.ctx.Err() != nil:
 		default:
 			f.log.Warn("view cache fill failed", "dataset", n.dataset, "version", n.version, "view", n.view.Ext(), "err", err)
 		}
 	}()
 	return fl
+}
+
+// baseDepth is how many versions back csvBase looks for a cached view.
+const baseDepth = 8
+
+// csvBase finds, among the baseDepth versions before sn's, the newest
+// whose CSV view is in the view cache and is the start of sn's CSV view
+// (Snapshot.CSVExtends: an append after all of its files): that file, open
+// and checked as a hit is, and its size, the prefix of sn's view it holds.
+// The fill copies it and renders only the rest. nil if there is none.
+func (f *FS) csvBase(sn *store.Snapshot, dataset string) (*os.File, int64) {
+	v := sn.Parent()
+	for i := 0; i < baseDepth && v > 0; i++ {
+		m, err := f.st.Manifest(dataset, v)
+		if err != nil {
+			return nil, 0 // not kept: nor are older ones
+		}
+		if prefix, ok := sn.CSVExtends(m); ok {
+			id := viewID{dataset: dataset, version: m.Version, committed: m.CommittedAt, view: store.ViewCSV, size: m.CSVSize}
+			if file := f.views.OpenBase(f.viewKey(id), m.CSVSize); file != nil {
+				return file, prefix
+			}
+		}
+		v = m.Parent
+	}
+	return nil, 0
 }
 
 // viewFill is a view being written into the view cache. Handles that
