@@ -19,8 +19,20 @@
 # The peer, cat of the local copy (bcfs export of the same view), runs right
 # after each bcfs run; medians of RUNS, ratio = bcfs / peer seconds.
 #
+# Then the trader's daily case, CSV only (row csv after_append): on a
+# hard-linked clone of the store (partition files are immutable; the rest is
+# copied), mounted with an empty view cache, the CSV view of version N is
+# read once (cached); each run appends one day (14,400 rows, 10 symbols) with
+# `bcfs ingest`, exports version N+1 as the peer's local file (untimed),
+# drops caches and cats the view (the first open of N+1: an incremental fill
+# copies N's cached file and renders the day), waits for the fill, then cats
+# the peer. The script fails unless every run's fill was incremental
+# (.metadata/cache.json incremental_fills) and the last read equals the
+# export byte for byte.
+#
 # For scripts/bench.sh each case is also a line
 #   RESULT view_cache_VIEW_CASE BCFS_S PEER_S - - RUNS s BYTES
+# and the daily case is RESULT view_cache_csv_after_append.
 #
 # Needs root and /dev/fuse (mount, drop_caches), go.
 # Environment: ROWS (when no argument; default 12000000), BENCH_DIR (work
@@ -182,6 +194,47 @@ for view in csv parquet; do
 	unmount_store
 done
 
+# --- after_append: first open of a version one day newer than a cached one ---
+DAY_ROWS=14400
+A=$W/append-store
+rm -rf "$A" "$VC"
+# Hard links for the partition files, which are never modified; copies of
+# everything else, so that nothing the clone writes reaches $S.
+cp -al "$S" "$A"
+find "$A" -type f ! -name '*.parquet' -exec sh -c 'for f; do cp -p "$f" "$f.copy" && mv "$f.copy" "$f"; done' sh {} +
+base_rows=$("$BCFS" stats --store "$A" --json big | sed -n 's/.*"row_count": *\([0-9]*\).*/\1/p' | head -n 1)
+[[ $base_rows =~ ^[0-9]+$ ]] || die "no row_count in bcfs stats --json big"
+[[ -x $W/gendata ]] || (cd "$REPO" && go build -o "$W/gendata" ./scripts/gendata) || die "go build of gendata failed"
+"$W/gendata" -rows $((RUNS * DAY_ROWS)) -symbols 10 -provider yahoo -overlap-from "$base_rows" -out "$W/days.csv"
+mkdir -p "$W/days"
+awk -v n=$DAY_ROWS -v dir="$W/days" 'NR == 1 { h = $0; next }
+	{ i = int((NR - 2) / n) + 1; f = sprintf("%s/%02d.csv", dir, i); if (!(f in seen)) { print h > f; seen[f] = 1 } print >> f }' "$W/days.csv"
+S_MAIN=$S S=$A
+mount_store
+cat "$MNT/big.csv" >/dev/null
+wait_fill "$(stat -c %s "$MNT/big.csv")"
+: >"$W/b.after_append" && : >"$W/p.after_append"
+for ((i = 1; i <= RUNS; i++)); do
+	day=$(printf '%s/%02d.csv' "$W/days" "$i")
+	"$BCFS" ingest --store "$S" --dataset big "$day" >>"$LOG" 2>&1 || die "ingest of $day failed (log: $LOG)"
+	"$BCFS" export --store "$S" --format csv -o "$W/local.csv" big >>"$LOG" 2>&1 || die "export failed"
+	drop_caches
+	seconds cat "$MNT/big.csv" >>"$W/b.after_append"
+	wait_fill "$(stat -c %s "$W/local.csv")"
+	drop_caches
+	seconds cat "$W/local.csv" >>"$W/p.after_append"
+done
+cmp "$MNT/big.csv" "$W/local.csv" || die "big.csv through the mount after the appends differs from bcfs export"
+incremental=$(sed -n 's/.*"incremental_fills": *\([0-9]*\).*/\1/p' "$MNT/.metadata/cache.json" | head -n 1)
+[[ $incremental == "$RUNS" ]] || die "cache.json says $incremental incremental fills, want $RUNS (one per appended day)"
+unmount_store
+S=$S_MAIN
+b=$(median "$W/b.after_append") p=$(median "$W/p.after_append") bytes=$(stat -c %s "$W/local.csv")
+ROWS_OUT+=("$(awk -v b="$b" -v p="$p" -v s="$bytes" -v n="$RUNS" 'BEGIN {
+	printf "%-8s %-12s %8.3f %8.3f %6.2f %10.0f %10.0f %5d", "csv", "after_append", b, p, b / p, s / b / 1e6, s / p / 1e6, n }')")
+echo "bench_view: csv after_append: bcfs $(tr '\n' ' ' <"$W/b.after_append")s, peer $(tr '\n' ' ' <"$W/p.after_append")s"
+RESULTS+=("RESULT view_cache_csv_after_append $b $p - - $RUNS s $bytes")
+
 echo
 echo "rows=$ROWS cores=$(nproc) kernel=$(uname -r) runs=$RUNS"
 echo "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -191,4 +244,5 @@ echo "cold reads (page cache dropped before each); peer = cat of a local file wi
 echo "nocache: --view-cache-gb 0 (renders every open); miss: fresh mount, empty view cache (renders once, into the cache);"
 echo "hit: same mount after the background fill (passthrough);"
 echo "hit_remount: new mount, then the first open (passthrough); hit_pread: --no-passthrough."
+echo "after_append: first open of the CSV view after bcfs ingest of one day onto a version whose view is cached (incremental fill)."
 printf '%s\n' "${RESULTS[@]}"
