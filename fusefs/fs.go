@@ -340,7 +340,7 @@ func (f *FS) fillView(n viewID, key string) *viewFill {
 		var prefix int64
 		if n.view == store.ViewCSV {
 			if base, prefix = f.csvBase(sn, n.dataset); base != nil {
-				defer base.Close()
+				fl.setBase(base, prefix)
 			}
 		}
 		copied := false
@@ -412,7 +412,12 @@ type viewFill struct {
 	file    *os.File // the temp file (a descriptor of its own), once writing
 	written int64    // bytes of the view in file
 	done    bool     // no more progress: written is final
-	refs    int      // handles and the fill itself; file closes at 0
+	refs    int      // handles and the fill itself; file and base close at 0
+	// base is the older version's cached view the fill copies (csvBase):
+	// its bytes are the view's first prefix bytes, so reads below prefix
+	// are served from it at once rather than after the copy.
+	base   *os.File
+	prefix int64
 }
 
 // fillLead is how far ahead of a fill a read waits for it rather than
@@ -444,47 +449,69 @@ func (fl *viewFill) complete() bool {
 	return fl.written == fl.size
 }
 
-// finish ends the fill: readers stop waiting; after a failure they render.
+// setBase hands the fill the cached view it copies; the fill's last
+// reference closes it.
+func (fl *viewFill) setBase(base *os.File, prefix int64) {
+	fl.mu.Lock()
+	fl.base, fl.prefix = base, prefix
+	fl.mu.Unlock()
+	fl.cond.Broadcast()
+}
+
+// finish ends the fill: readers stop waiting; after a failure they render
+// (and read nothing more from base: the copy may have found it changed).
 func (fl *viewFill) finish(ok bool) {
 	fl.mu.Lock()
 	fl.done = true
 	if !ok {
 		fl.written = 0
+		fl.prefix = 0
 	}
 	fl.mu.Unlock()
 	fl.cond.Broadcast()
 	fl.release()
 }
 
-// release drops a reference; the last closes the file.
+// release drops a reference; the last closes the files.
 func (fl *viewFill) release() {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
-	if fl.refs--; fl.refs == 0 && fl.file != nil {
-		fl.file.Close()
-		fl.file = nil
+	if fl.refs--; fl.refs > 0 {
+		return
+	}
+	for _, f := range []**os.File{&fl.file, &fl.base} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
 	}
 }
 
-// readAt reads p at off from the bytes the fill has written, waiting for a
-// fill that is at most fillLead behind; false means render it instead.
-func (fl *viewFill) readAt(p []byte, off int64) (int, bool) {
-	want := min(off+int64(len(p)), fl.size)
+// readAt answers a read of n bytes at off: from the base for bytes below
+// its prefix, else from the bytes the fill has written, waiting for a fill
+// that is at most fillLead behind; false means render it instead. The
+// result reads a descriptor that the reader's reference keeps open.
+func (fl *viewFill) readAt(n int, off int64) (fuse.ReadResult, bool) {
+	want := min(off+int64(n), fl.size)
 	if want <= off {
-		return 0, true // at or past the end
+		return fuse.ReadResultData(nil), true // at or past the end
 	}
 	fl.mu.Lock()
-	for !fl.done && fl.written < want && off < fl.written+fillLead {
+	for !fl.done && fl.written < want && off < fl.written+fillLead && want > fl.prefix {
 		fl.cond.Wait()
 	}
-	file, ok := fl.file, fl.written >= want
-	fl.mu.Unlock()
-	if !ok {
-		return 0, false
+	var file *os.File
+	switch {
+	case want <= fl.prefix:
+		file = fl.base
+	case fl.written >= want:
+		file = fl.file
 	}
-	// The reader's reference keeps file open.
-	n, err := file.ReadAt(p[:want-off], off)
-	return n, err == nil
+	fl.mu.Unlock()
+	if file == nil {
+		return nil, false
+	}
+	return fuse.ReadResultFd(file.Fd(), off, int(want-off)), true
 }
 
 // progressWriter tells a fill's readers about each write.

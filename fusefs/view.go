@@ -298,9 +298,9 @@ func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		return fuse.ReadResultFd(h.file.Fd(), off, len(dest)), 0
 	}
 	if h.fill != nil {
-		if n, ok := h.fill.readAt(dest, off); ok {
+		if res, ok := h.fill.readAt(len(dest), off); ok {
 			h.fsys.served.fillReads.Add(1)
-			return fuse.ReadResultData(dest[:n]), 0
+			return res, 0
 		}
 	}
 	n, err := h.snap.ReadAt(h.view, dest, off)
