@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"bcfs/store"
 )
@@ -76,6 +77,18 @@ func runExport(g *globalOptions, name string, view store.View, out string, stdou
 	stop := startProgress(os.Stderr, "export "+sn.Name()+view.Ext(), sn.Size(view), &done)
 	defer stop()
 	if out == "-" {
+		if f, ok := stdout.(*os.File); ok {
+			if off, ok := positional(f); ok {
+				n, err := sn.WriteViewAt(view, countingWriterAt{f, &done}, off)
+				if err != nil {
+					return err
+				}
+				// The shell's offset of the file moves past the view,
+				// as a sequential write would leave it.
+				_, err = f.Seek(off+n, io.SeekStart)
+				return err
+			}
+		}
 		_, err := sn.WriteTo(view, countingWriter{stdout, &done})
 		return err
 	}
@@ -103,7 +116,7 @@ func runExport(g *globalOptions, name string, view store.View, out string, stdou
 		tmp.Close()
 		return err
 	}
-	if _, err := sn.WriteTo(view, countingWriter{tmp, &done}); err != nil {
+	if _, err := sn.WriteViewAt(view, countingWriterAt{tmp, &done}, 0); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -111,4 +124,32 @@ func runExport(g *globalOptions, name string, view store.View, out string, stdou
 		return err
 	}
 	return os.Rename(tmp.Name(), out)
+}
+
+// positional reports whether f is a regular file opened without O_APPEND,
+// which a view can then be written into at its offsets (WriteViewAt)
+// starting at f's current offset, which it returns.
+func positional(f *os.File) (int64, bool) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if err != nil || flags&unix.O_APPEND != 0 {
+		return 0, false
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	return off, err == nil
+}
+
+// countingWriterAt counts the bytes written through it.
+type countingWriterAt struct {
+	w io.WriterAt
+	n *atomic.Int64
+}
+
+func (c countingWriterAt) WriteAt(b []byte, off int64) (int, error) {
+	k, err := c.w.WriteAt(b, off)
+	c.n.Add(int64(k))
+	return k, err
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -50,5 +52,46 @@ func TestCLIExportIntoFIFO(t *testing.T) {
 	fi, err := os.Lstat(fifo)
 	if err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		t.Fatalf("after export the FIFO is %v (%v), want it still a FIFO", fi.Mode(), err)
+	}
+}
+
+// TestCLIExportToStdoutFile: stdout redirected to a regular file gets the
+// view written at its offsets after what the file held, and the offset it
+// shares with the shell ends after the view, so that the next write goes
+// after it (`{ echo; bcfs export; echo; } > f`); a file opened for
+// appending (>>) gets the same bytes.
+func TestCLIExportToStdoutFile(t *testing.T) {
+	st := filepath.Join(t.TempDir(), "store")
+	f := write(t, t.TempDir(), "ES.csv", ibkrCSV)
+	if _, errOut, code := bcfs(t, st, "ingest", f); code != 0 {
+		t.Fatal(errOut)
+	}
+	want, _, code := bcfs(t, st, "export", "ES")
+	if code != 0 || !strings.HasPrefix(want, "timestamp,open,") || strings.Count(want, "\n") != 3 {
+		t.Fatalf("export to a pipe: code %d, %q", code, want)
+	}
+	for _, flag := range []int{os.O_WRONLY | os.O_TRUNC, os.O_WRONLY | os.O_APPEND} {
+		p := filepath.Join(t.TempDir(), "out.csv")
+		out, err := os.OpenFile(p, os.O_CREATE|flag, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := out.WriteString("before\n"); err != nil {
+			t.Fatal(err)
+		}
+		var errOut strings.Builder
+		cmd := exec.Command(bcfsBin, "--store", st, "export", "ES")
+		cmd.Stdout, cmd.Stderr = out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("export > file: %v: %s", err, errOut.String())
+		}
+		if _, err := out.WriteString("after\n"); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != "before\n"+want+"after\n" {
+			t.Fatalf("flags %#x: file holds %q, want the view between the lines (%v)", flag, got, err)
+		}
 	}
 }

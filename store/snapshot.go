@@ -487,18 +487,9 @@ type renderScratch struct {
 
 // renderInto renders chunk c into sc.buf, decoding it into sc.batch.
 func (sn *Snapshot) renderInto(sc *renderScratch, c chunkRef) ([]byte, error) {
-	pr, err := sn.reader(c.part)
+	b, err := sn.decode(sc, c)
 	if err != nil {
 		return nil, err
-	}
-	b, err := pr.ReadRowGroupInto(sc.batch, c.rg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", sn.abs[c.part], err)
-	}
-	sc.batch = b
-	b, err = formats.Conform(b, sn.m.Schema)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, sn.abs[c.part], err)
 	}
 	buf := sc.buf
 	if int64(cap(buf)) < c.csvLen {
@@ -512,6 +503,24 @@ func (sn *Snapshot) renderInto(sc *renderScratch, c chunkRef) ([]byte, error) {
 			ErrCorrupt, sn.abs[c.part], c.rg, len(data), c.csvLen)
 	}
 	return data, nil
+}
+
+// decode reads chunk c into sc.batch and returns it in the view's schema.
+func (sn *Snapshot) decode(sc *renderScratch, c chunkRef) (*formats.Batch, error) {
+	pr, err := sn.reader(c.part)
+	if err != nil {
+		return nil, err
+	}
+	b, err := pr.ReadRowGroupInto(sc.batch, c.rg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sn.abs[c.part], err)
+	}
+	sc.batch = b
+	b, err = formats.Conform(b, sn.m.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, sn.abs[c.part], err)
+	}
+	return b, nil
 }
 
 func (sn *Snapshot) reader(part int) (*formats.PartitionReader, error) {
