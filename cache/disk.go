@@ -167,24 +167,32 @@ func (c *Views) open(key string, size int64) *os.File {
 	return f
 }
 
-// CopyBase copies base, a file of size bytes OpenBase returned, whole to
-// w, and fails if the bytes copied are not size bytes matching its checksum
-// (the file changed after OpenBase checked it), so that a fill starting
-// with them fails rather than keeping them.
-func CopyBase(w io.Writer, base *os.File, size int64) (int64, error) {
+// CopyBase copies the first n bytes of base, a file of size bytes
+// OpenBase returned, to w, reading it whole, and fails unless it is size
+// bytes that match its checksum (the file changed after OpenBase checked
+// it), so that a fill starting with them fails rather than keeping them.
+func CopyBase(w io.Writer, base *os.File, size, n int64) (int64, error) {
 	want := make([]byte, 4)
-	if n, err := unix.Fgetxattr(int(base.Fd()), crcAttr, want); err != nil || n != 4 {
+	if k, err := unix.Fgetxattr(int(base.Fd()), crcAttr, want); err != nil || k != 4 {
 		return 0, fmt.Errorf("view cache: %s: no checksum: %v", base.Name(), err)
 	}
+	if n < 0 || n > size {
+		return 0, fmt.Errorf("view cache: copy of %d bytes of a %d-byte file", n, size)
+	}
 	h := crc32.New(castagnoli)
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), io.NewSectionReader(base, 0, size+1), make([]byte, 1<<20))
+	buf := make([]byte, 1<<20)
+	copied, err := io.CopyBuffer(io.MultiWriter(w, h), io.NewSectionReader(base, 0, n), buf)
 	if err != nil {
-		return n, err
+		return copied, err
 	}
-	if n != size || h.Sum32() != binary.BigEndian.Uint32(want) {
-		return n, fmt.Errorf("view cache: %s changed while it was copied", base.Name())
+	rest, err := io.CopyBuffer(h, io.NewSectionReader(base, n, size-n+1), buf)
+	if err != nil {
+		return copied, err
 	}
-	return n, nil
+	if copied != n || n+rest != size || h.Sum32() != binary.BigEndian.Uint32(want) {
+		return copied, fmt.Errorf("view cache: %s changed while it was copied", base.Name())
+	}
+	return copied, nil
 }
 
 // Extended counts a fill that started from CopyBase.

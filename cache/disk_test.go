@@ -265,10 +265,14 @@ func TestViewsCopyBase(t *testing.T) {
 		t.Fatalf("stats %+v: OpenBase counted as a hit or miss", s)
 	}
 	var buf bytes.Buffer
-	if n, err := CopyBase(&buf, f, int64(len(data))); err != nil || n != int64(len(data)) || !bytes.Equal(buf.Bytes(), data) {
+	if n, err := CopyBase(&buf, f, int64(len(data)), int64(len(data))); err != nil || n != int64(len(data)) || !bytes.Equal(buf.Bytes(), data) {
 		t.Fatalf("CopyBase: %d bytes, %v", n, err)
 	}
-	if _, err := CopyBase(io.Discard, f, int64(len(data))+1); err == nil {
+	buf.Reset()
+	if n, err := CopyBase(&buf, f, int64(len(data)), 777); err != nil || n != 777 || !bytes.Equal(buf.Bytes(), data[:777]) {
+		t.Fatalf("CopyBase of 777 bytes: %d bytes, %v", n, err)
+	}
+	if _, err := CopyBase(io.Discard, f, int64(len(data))+1, 10); err == nil {
 		t.Fatal("CopyBase of a size the file does not have")
 	}
 	st, err := os.Stat(c.Path("a"))
@@ -286,7 +290,8 @@ func TestViewsCopyBase(t *testing.T) {
 	if err := os.Chtimes(c.Path("a"), st.ModTime(), st.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CopyBase(io.Discard, f, int64(len(data))); err == nil || !strings.Contains(err.Error(), "changed while it was copied") {
+	// Changed past the bytes copied: the copy still fails.
+	if _, err := CopyBase(io.Discard, f, int64(len(data)), 1000); err == nil || !strings.Contains(err.Error(), "changed while it was copied") {
 		t.Fatalf("CopyBase of a file changed after OpenBase: %v", err)
 	}
 }

@@ -28,9 +28,9 @@
 //   - Several processes may share the folder: names are content keys,
 //     renames are atomic, and eviction counts every file in the folder.
 //   - Nothing in it is store data: deleting the folder loses nothing.
-//   - A fill may start with a copy of another cached view (OpenBase,
-//     CopyBase: an older version whose view is the start of the new one);
-//     that file is checked as a hit is, the copy fails unless its bytes
-//     match that file's checksum, and the new file's checksum covers all
-//     of its own bytes.
+//   - A fill may start with a copy of the start of another cached view
+//     (OpenBase, CopyBase: an older version whose view starts as the new
+//     one does); that file is checked as a hit is, the copy fails unless
+//     the whole file still matches its checksum, and the new file's
+//     checksum covers all of its own bytes.
 package cache

@@ -24,12 +24,13 @@
 //     (the kernel reads the file itself; probed at mount, off with
 //     NoPassthrough), else by pread. An open that misses starts (or joins)
 //     a background fill of the cache and reads what the fill has written,
-//     rendering itself only what lies far ahead of it. A CSV fill whose
-//     view extends a cached one of one of the last few versions (an append
-//     after all of its files: store.Snapshot.CSVExtends) copies that file
-//     and renders only the rest (incremental_fills in cache.json). A
-//     handle keeps its file descriptor, so eviction never disturbs an open
-//     view.
+//     rendering itself only what lies far ahead of it. A fill whose view
+//     starts as a cached view of one of the last few versions does (an
+//     append after all of its files: store.Snapshot.Extends) copies that
+//     prefix (all of a CSV view, a Parquet view but its footer) and writes
+//     only the rest (incremental_fills in cache.json); its readers read
+//     the prefix from the older file at once. A handle keeps its file
+//     descriptor, so eviction never disturbs an open view.
 //   - Inode modes: the kernel fails (EIO) a passthrough open of an inode
 //     that has other open files in cached mode, and any non-passthrough
 //     open of an inode that has passthrough files. A view inode therefore

@@ -336,12 +336,9 @@ func (f *FS) fillView(n viewID, key string) *viewFill {
 			return // deleted and made again meanwhile: another version
 		}
 		start := time.Now()
-		var base *os.File
-		var prefix int64
-		if n.view == store.ViewCSV {
-			if base, prefix = f.csvBase(sn, n.dataset); base != nil {
-				fl.setBase(base, prefix)
-			}
+		base, baseSize, prefix := f.viewBase(sn, n)
+		if base != nil {
+			fl.setBase(base, prefix)
 		}
 		copied := false
 		err = f.views.Fill(f.ctx, key, n.size, func(tmp *os.File, w io.Writer) error {
@@ -353,11 +350,11 @@ func (f *FS) fillView(n viewID, key string) *viewFill {
 				_, err := sn.WriteTo(n.view, pw)
 				return err
 			}
-			if _, err := cache.CopyBase(pw, base, prefix); err != nil {
+			if _, err := cache.CopyBase(pw, base, baseSize, prefix); err != nil {
 				return err
 			}
 			copied = true
-			_, err := sn.WriteCSVFrom(pw, prefix)
+			_, err := sn.WriteFrom(n.view, pw, prefix)
 			return err
 		})
 		switch {
@@ -375,30 +372,34 @@ func (f *FS) fillView(n viewID, key string) *viewFill {
 	return fl
 }
 
-// baseDepth is how many versions back csvBase looks for a cached view.
+// baseDepth is how many versions back viewBase looks for a cached view.
 const baseDepth = 8
 
-// csvBase finds, among the baseDepth versions before sn's, the newest
-// whose CSV view is in the view cache and is the start of sn's CSV view
-// (Snapshot.CSVExtends: an append after all of its files): that file, open
-// and checked as a hit is, and its size, the prefix of sn's view it holds.
-// The fill copies it and renders only the rest. nil if there is none.
-func (f *FS) csvBase(sn *store.Snapshot, dataset string) (*os.File, int64) {
+// viewBase finds, among the baseDepth versions before sn's, the newest
+// whose view n.view is in the view cache and starts as sn's does
+// (Snapshot.Extends: an append after all of its files): that file, open
+// and checked as a hit is, its size, and the prefix of sn's view it holds
+// (all of a CSV view; a Parquet view but its footer). The fill copies the
+// prefix and writes only the rest. nil if there is none.
+func (f *FS) viewBase(sn *store.Snapshot, n viewID) (base *os.File, size, prefix int64) {
 	v := sn.Parent()
 	for i := 0; i < baseDepth && v > 0; i++ {
-		m, err := f.st.Manifest(dataset, v)
+		m, err := f.st.Manifest(n.dataset, v)
 		if err != nil {
-			return nil, 0 // not kept: nor are older ones
+			return nil, 0, 0 // not kept: nor are older ones
 		}
-		if prefix, ok := sn.CSVExtends(m); ok {
-			id := viewID{dataset: dataset, version: m.Version, committed: m.CommittedAt, view: store.ViewCSV, size: m.CSVSize}
-			if file := f.views.OpenBase(f.viewKey(id), m.CSVSize); file != nil {
-				return file, prefix
+		if prefix, ok := sn.Extends(n.view, m); ok {
+			id := viewID{dataset: n.dataset, version: m.Version, committed: m.CommittedAt, view: n.view, size: m.CSVSize}
+			if n.view == store.ViewParquet {
+				id.size = m.ParquetSize
+			}
+			if file := f.views.OpenBase(f.viewKey(id), id.size); file != nil {
+				return file, id.size, prefix
 			}
 		}
 		v = m.Parent
 	}
-	return nil, 0
+	return nil, 0, 0
 }
 
 // viewFill is a view being written into the view cache. Handles that
@@ -413,7 +414,7 @@ type viewFill struct {
 	written int64    // bytes of the view in file
 	done    bool     // no more progress: written is final
 	refs    int      // handles and the fill itself; file and base close at 0
-	// base is the older version's cached view the fill copies (csvBase):
+	// base is the older version's cached view the fill copies (viewBase):
 	// its bytes are the view's first prefix bytes, so reads below prefix
 	// are served from it at once rather than after the copy.
 	base   *os.File

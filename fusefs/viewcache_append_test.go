@@ -33,8 +33,15 @@ func commitOther(t *testing.T, m *mounted, name, csv string) {
 // against the head's bytes; it returns them.
 func readChecked(t *testing.T, m *mounted, what string) []byte {
 	t.Helper()
-	want := snapshotBytes(t, m.st, "ES_1min", store.ViewCSV)
-	got := readView(t, filepath.Join(m.mnt, "ES_1min.csv"))
+	return readCheckedView(t, m, store.ViewCSV, what)
+}
+
+// readCheckedView reads view v of ES_1min through the mount and checks it
+// against the head's bytes; it returns them.
+func readCheckedView(t *testing.T, m *mounted, v store.View, what string) []byte {
+	t.Helper()
+	want := snapshotBytes(t, m.st, "ES_1min", v)
+	got := readView(t, filepath.Join(m.mnt, "ES_1min"+v.Ext()))
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s: read %d bytes that differ from the head's %d", what, len(got), len(want))
 	}
@@ -103,6 +110,34 @@ func TestViewCacheIncrementalAfterAppend(t *testing.T) {
 	waitFills(t, vc, 5)
 	if s := vc.Stats(); s.IncrementalFills != 2 || s.Damaged != 0 {
 		t.Fatalf("view cache %+v, want 2 incremental fills of 5", s)
+	}
+}
+
+// TestViewCacheIncrementalParquet: the Parquet view of a version appended
+// to is filled from the older cached view's row groups, its new row groups
+// and its own footer, reading exactly the new version's bytes; a rewrite
+// in the middle is filled whole.
+func TestViewCacheIncrementalParquet(t *testing.T) {
+	const n = 20000
+	m, vc := cachedMount(t, 1<<30, false, map[string]int{"ES_1min": n})
+	readCheckedView(t, m, store.ViewParquet, "first read")
+	waitFills(t, vc, 1)
+	commitOther(t, m, "ES_1min", genBars(appendStart(n), 1440, "ES", "ibkr"))
+	readCheckedView(t, m, store.ViewParquet, "first open after the append")
+	waitFills(t, vc, 2)
+	if s := cacheDoc(t, m); s.IncrementalFills != 1 {
+		t.Fatalf("cache.json view_cache %+v, want 1 incremental fill", s)
+	}
+	waitOpen(t, m, 0)
+	readCheckedView(t, m, store.ViewParquet, "hit of the incrementally filled view")
+	commitOther(t, m, "ES_1min", genBars(time.Date(2024, 1, 5, 0, 0, 0, 0, time.UTC), 100, "ES", "ibkr"))
+	readCheckedView(t, m, store.ViewParquet, "after a rewrite in the middle")
+	waitFills(t, vc, 3)
+	commitOther(t, m, "ES_1min", genBars(appendStart(n+1440), 1440, "ES", "ibkr"))
+	readCheckedView(t, m, store.ViewParquet, "after a second append")
+	waitFills(t, vc, 4)
+	if s := vc.Stats(); s.IncrementalFills != 2 || s.Damaged != 0 {
+		t.Fatalf("view cache %+v, want 2 incremental fills of 4", s)
 	}
 }
 

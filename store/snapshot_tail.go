@@ -9,27 +9,51 @@ import (
 )
 
 // A CSV view is its header and the CSV rendering of every row group of
-// every partition file, in manifest order. An append that adds files after
-// all of the older version's files therefore leaves the older view as the
-// start of the newer one: a copy of the older view (a view cache file)
-// and the rendering of the new files make the newer view.
+// every partition file, in manifest order; a Parquet view is the magic,
+// the row groups of every file in manifest order, byte for byte, and a
+// footer (formats.BuildViewLayout). An append that adds files after all of
+// the older version's files therefore leaves the older view, but for a
+// Parquet view's footer, as the start of the newer one: a copy of it (a
+// view cache file) and the rest written by WriteFrom make the newer view.
 
 // Parent is the version the snapshot's version was committed on top of (0
 // for the first).
 func (sn *Snapshot) Parent() int64 { return sn.m.Parent }
 
-// CSVExtends tells whether the CSV view of older, another version of the
-// snapshot's dataset, is the first prefix bytes of the snapshot's CSV
-// view, byte for byte: the same schema and zone rendering, and older's
-// partition files are the first files of the snapshot's manifest with the
-// same paths, sizes, hashes and row groups (offsets, lengths, CRCs, CSV
-// lengths). prefix is then older's CSV size; WriteCSVFrom(w, prefix)
-// writes the rest.
-func (sn *Snapshot) CSVExtends(older *metastore.Manifest) (prefix int64, ok bool) {
+// parquetMagic starts a Parquet file and so the Parquet view.
+const parquetMagic = "PAR1"
+
+// Extends tells whether the first prefix bytes of view v of older, another
+// version of the snapshot's dataset, are the first prefix bytes of the
+// snapshot's view v: older's partition files are the first files of the
+// snapshot's manifest with the same paths, sizes, hashes and row groups
+// (offsets, lengths, CRCs, CSV lengths), with the same schema and, for
+// CSV, the same zone rendering. prefix is then older's CSV size, or the
+// length of older's Parquet view without its footer; WriteFrom(v, w,
+// prefix) writes the rest.
+func (sn *Snapshot) Extends(v View, older *metastore.Manifest) (prefix int64, ok bool) {
 	m := sn.m
 	if older == nil || older.Dataset != m.Dataset || len(older.Partitions) > len(m.Partitions) ||
 		!slices.Equal(older.Schema, m.Schema) {
 		return 0, false
+	}
+	k := 0
+	prefix = int64(len(parquetMagic))
+	for i := range older.Partitions {
+		if !samePartitionFile(&older.Partitions[i], &m.Partitions[i]) {
+			return 0, false
+		}
+		k += len(older.Partitions[i].RowGroups)
+		for _, rg := range older.Partitions[i].RowGroups {
+			prefix += rg.Length
+		}
+	}
+	if v == ViewParquet {
+		// Both views end with a footer of at least its length and magic.
+		if prefix+8 > older.ParquetSize || prefix+8 > m.ParquetSize {
+			return 0, false
+		}
+		return prefix, true
 	}
 	// The zone older's view renders in, as pinManifest decides it.
 	var zone string
@@ -38,13 +62,6 @@ func (sn *Snapshot) CSVExtends(older *metastore.Manifest) (prefix int64, ok bool
 	}
 	if sn.loc == nil && zone != "" || sn.loc != nil && sn.loc.String() != zone {
 		return 0, false
-	}
-	k := 0
-	for i := range older.Partitions {
-		if !samePartitionFile(&older.Partitions[i], &m.Partitions[i]) {
-			return 0, false
-		}
-		k += len(older.Partitions[i].RowGroups)
 	}
 	if sn.starts[k] != older.CSVSize {
 		return 0, false
@@ -56,7 +73,7 @@ func (sn *Snapshot) CSVExtends(older *metastore.Manifest) (prefix int64, ok bool
 // same row groups.
 func samePartitionFile(a, b *metastore.Partition) bool {
 	if a.Path != b.Path || a.Size != b.Size || a.SHA256 != b.SHA256 || a.Rows != b.Rows ||
-		len(a.RowGroups) != len(b.RowGroups) {
+		len(a.RowGroups) != len(b.RowGroups) || !sameCRC(a.FooterCRC32C, b.FooterCRC32C) {
 		return false
 	}
 	for j, ra := range a.RowGroups {
@@ -73,16 +90,23 @@ func sameCRC(a, b *uint32) bool {
 	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
-// WriteCSVFrom writes the CSV view from byte off on to w: off is 0, or the
-// start of a row group in the view (a prefix CSVExtends returned, or the
-// view's size). Row groups are rendered one after another: it is meant for
-// the few rows an append adds.
-func (sn *Snapshot) WriteCSVFrom(w io.Writer, off int64) (int64, error) {
+// WriteFrom writes view v from byte off on to w. For CSV, off is 0 or the
+// start of a row group in the view (a prefix Extends returned, or the
+// view's size), and row groups are rendered one after another: it is meant
+// for the few rows an append adds. For Parquet, any off up to the size.
+func (sn *Snapshot) WriteFrom(v View, w io.Writer, off int64) (int64, error) {
 	if sn.released.Load() {
 		return 0, errReleased
 	}
+	if off < 0 || off > sn.Size(v) {
+		return 0, fmt.Errorf("%s version %d: offset %d outside the %d-byte %s view", sn.name, sn.m.Version, off, sn.Size(v), v.Ext())
+	}
 	if off == 0 {
-		return sn.WriteTo(ViewCSV, w)
+		return sn.WriteTo(v, w)
+	}
+	if v == ViewParquet {
+		r := io.NewSectionReader(viewReader{sn, v}, off, sn.Size(v)-off)
+		return io.CopyBuffer(w, r, make([]byte, 1<<20))
 	}
 	k, found := slices.BinarySearch(sn.starts, off)
 	if !found {

@@ -12,20 +12,21 @@ import (
 	"bcfs/metastore"
 )
 
-// TestCSVExtendsRandomHistory commits a random history to one dataset:
+// TestExtendsRandomHistory commits a random history to one dataset:
 // days appended at the end (in the last month or a new one), days rewritten
 // in the middle, a month before the first, a schema change, zone changes
-// and compactions. For every pair of versions whose manifests CSVExtends
-// accepts, the older full view plus WriteCSVFrom of the rest equals the
-// newer full view byte for byte; an append at the end after the older
-// version's files must be accepted, and every other change refused.
-func TestCSVExtendsRandomHistory(t *testing.T) {
+// and compactions. For both views and every pair of versions that Extends
+// accepts, the older view's first prefix bytes plus WriteFrom of the rest
+// equal the newer full view byte for byte; an append at the end after the
+// older version's files must be accepted (and a zone change for the
+// Parquet view, whose row groups it leaves), every other change refused.
+func TestExtendsRandomHistory(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { csvExtendsHistory(t, seed) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { extendsHistory(t, seed) })
 	}
 }
 
-func csvExtendsHistory(t *testing.T, seed uint64) {
+func extendsHistory(t *testing.T, seed uint64) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 0))
 	st := newTestStore(t, Options{})
@@ -103,63 +104,66 @@ func csvExtendsHistory(t *testing.T, seed uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	views := map[int64][]byte{}
-	for _, v := range vs {
-		views[v] = viewAt(t, st, v)
-	}
 	kinds := map[int64]string{}
 	for _, s := range steps {
 		kinds[s.version] = s.kind
 	}
-	appendsAccepted := 0
-	for j, v := range vs {
-		sn, err := st.Pin("ES", v)
-		if err != nil {
-			t.Fatal(err)
+	for _, view := range []View{ViewCSV, ViewParquet} {
+		views := map[int64][]byte{}
+		for _, v := range vs {
+			views[v] = viewAt(t, st, v, view)
 		}
-		for _, u := range vs[:j] {
-			older, err := st.Manifest("ES", u)
+		accepted := 0
+		for j, v := range vs {
+			sn, err := st.Pin("ES", v)
 			if err != nil {
 				t.Fatal(err)
 			}
-			prefix, ok := sn.CSVExtends(older)
-			if u == sn.Parent() {
-				newer, _ := st.Manifest("ES", v)
-				want := kinds[v] == "append" && pathsPrefix(older, newer)
-				switch {
-				case kinds[v] == "append" && ok != want:
-					t.Errorf("version %d appends to %d (after its files: %v), CSVExtends says %v", v, u, want, ok)
-				case kinds[v] != "append" && kinds[v] != "" && ok:
-					t.Errorf("version %d (%s) accepted as extending %d", v, kinds[v], u)
+			for _, u := range vs[:j] {
+				older, err := st.Manifest("ES", u)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if want && ok {
-					appendsAccepted++
+				prefix, ok := sn.Extends(view, older)
+				if u == sn.Parent() && kinds[v] != "" {
+					newer, _ := st.Manifest("ES", v)
+					// A zone changes how the CSV view prints times, not
+					// the Parquet view's row groups.
+					extending := kinds[v] == "append" || kinds[v] == "zone" && view == ViewParquet
+					want := extending && pathsPrefix(older, newer)
+					if ok != want {
+						t.Errorf("%s: version %d (%s) on %d: Extends says %v, want %v", view.Ext(), v, kinds[v], u, ok, want)
+					}
+					if want && ok && kinds[v] == "append" {
+						accepted++
+					}
+				}
+				if !ok {
+					continue
+				}
+				if view == ViewCSV && prefix != int64(len(views[u])) || prefix > int64(len(views[u])) {
+					t.Fatalf("%s: %d extends %d: prefix %d, older view is %d bytes", view.Ext(), v, u, prefix, len(views[u]))
+				}
+				var tail bytes.Buffer
+				n, err := sn.WriteFrom(view, &tail, prefix)
+				if err != nil {
+					t.Fatalf("%s: %d from %d: %v", view.Ext(), v, u, err)
+				}
+				if n != int64(tail.Len()) || prefix+n != sn.Size(view) {
+					t.Fatalf("%s: %d from %d: wrote %d (%d buffered) after %d, view is %d", view.Ext(), v, u, n, tail.Len(), prefix, sn.Size(view))
+				}
+				if got := append(append([]byte(nil), views[u][:prefix]...), tail.Bytes()...); !bytes.Equal(got, views[v]) {
+					t.Fatalf("%s: %d (%s) from %d: incremental view differs from the full one:\n%q\nvs\n%q", view.Ext(), v, kinds[v], u,
+						head(got[prefix:]), head(views[v][min(prefix, int64(len(views[v]))):]))
 				}
 			}
-			if !ok {
-				continue
-			}
-			if prefix != int64(len(views[u])) {
-				t.Fatalf("%d extends %d: prefix %d, older view is %d bytes", v, u, prefix, len(views[u]))
-			}
-			var tail bytes.Buffer
-			n, err := sn.WriteCSVFrom(&tail, prefix)
-			if err != nil {
-				t.Fatalf("%d from %d: %v", v, u, err)
-			}
-			if n != int64(tail.Len()) || prefix+n != sn.Size(ViewCSV) {
-				t.Fatalf("%d from %d: wrote %d (%d buffered) after %d, view is %d", v, u, n, tail.Len(), prefix, sn.Size(ViewCSV))
-			}
-			if got := append(append([]byte(nil), views[u]...), tail.Bytes()...); !bytes.Equal(got, views[v]) {
-				t.Fatalf("%d (%s) from %d: incremental view differs from the full one:\n%s\nvs\n%s", v, kinds[v], u, head(got[prefix:]), head(views[v][min(prefix, int64(len(views[v]))):]))
-			}
+			sn.Release()
 		}
-		sn.Release()
+		if accepted == 0 {
+			t.Errorf("%s: no append accepted as extending its parent (steps %v)", view.Ext(), steps)
+		}
+		t.Logf("%s: %d versions, %d appends accepted as extending their parent", view.Ext(), len(vs), accepted)
 	}
-	if appendsAccepted == 0 {
-		t.Errorf("no append accepted as extending its parent (steps %v)", steps)
-	}
-	t.Logf("%d versions, %d appends accepted as extending their parent", len(vs), appendsAccepted)
 }
 
 // pathsPrefix tells whether older's partition files are the first files
@@ -190,7 +194,7 @@ func withOpenInterest(t *testing.T, dir, name string, day time.Time, n int) stri
 	return writeFile(t, dir, name, b.String())
 }
 
-func viewAt(t *testing.T, st *Store, v int64) []byte {
+func viewAt(t *testing.T, st *Store, v int64, view View) []byte {
 	t.Helper()
 	sn, err := st.Pin("ES", v)
 	if err != nil {
@@ -198,32 +202,43 @@ func viewAt(t *testing.T, st *Store, v int64) []byte {
 	}
 	defer sn.Release()
 	var buf bytes.Buffer
-	if _, err := sn.WriteTo(ViewCSV, &buf); err != nil {
+	if _, err := sn.WriteTo(view, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
 }
 
-// TestWriteCSVFromOffsets: offset 0 writes the whole view, the view's size
-// nothing, and an offset inside a row group is refused.
-func TestWriteCSVFromOffsets(t *testing.T) {
+// TestWriteFromOffsets: offset 0 writes the whole view, the view's size
+// nothing, and a CSV offset inside a row group, or any offset outside the
+// view, is refused.
+func TestWriteFromOffsets(t *testing.T) {
 	st := newTestStore(t, Options{})
 	ingest(t, st, "ES", tenMinuteBars(t, t.TempDir(), "a.csv", time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), 50, "p", 100, "A"), IngestOptions{})
-	full := viewAt(t, st, 0)
+	full := viewAt(t, st, 0, ViewCSV)
 	sn, err := st.Pin("ES", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sn.Release()
 	var b bytes.Buffer
-	if _, err := sn.WriteCSVFrom(&b, 0); err != nil || !bytes.Equal(b.Bytes(), full) {
+	if _, err := sn.WriteFrom(ViewCSV, &b, 0); err != nil || !bytes.Equal(b.Bytes(), full) {
 		t.Fatalf("from 0: %v, %d bytes of %d", err, b.Len(), len(full))
 	}
 	b.Reset()
-	if n, err := sn.WriteCSVFrom(&b, int64(len(full))); err != nil || n != 0 {
+	if n, err := sn.WriteFrom(ViewCSV, &b, int64(len(full))); err != nil || n != 0 {
 		t.Fatalf("from the end: %d bytes, %v", n, err)
 	}
-	if _, err := sn.WriteCSVFrom(&b, int64(len(full))-3); err == nil || !strings.Contains(err.Error(), "not the start of a row group") {
+	if _, err := sn.WriteFrom(ViewCSV, &b, int64(len(full))-3); err == nil || !strings.Contains(err.Error(), "not the start of a row group") {
 		t.Fatalf("from inside a row group: %v", err)
+	}
+	for _, off := range []int64{-1, sn.Size(ViewParquet) + 1} {
+		if _, err := sn.WriteFrom(ViewParquet, &b, off); err == nil || !strings.Contains(err.Error(), "outside the") {
+			t.Fatalf("Parquet from %d: %v", off, err)
+		}
+	}
+	pq := viewAt(t, st, 0, ViewParquet)
+	b.Reset()
+	if _, err := sn.WriteFrom(ViewParquet, &b, 1000); err != nil || !bytes.Equal(b.Bytes(), pq[1000:]) {
+		t.Fatalf("Parquet from 1000: %v, %d bytes of %d", err, b.Len(), len(pq)-1000)
 	}
 }
