@@ -19,20 +19,20 @@
 # The peer, cat of the local copy (bcfs export of the same view), runs right
 # after each bcfs run; medians of RUNS, ratio = bcfs / peer seconds.
 #
-# Then the trader's daily case, CSV only (row csv after_append): on a
-# hard-linked clone of the store (partition files are immutable; the rest is
-# copied), mounted with an empty view cache, the CSV view of version N is
-# read once (cached); each run appends one day (14,400 rows, 10 symbols) with
-# `bcfs ingest`, exports version N+1 as the peer's local file (untimed),
-# drops caches and cats the view (the first open of N+1: an incremental fill
-# copies N's cached file and renders the day), waits for the fill, then cats
-# the peer. The script fails unless every run's fill was incremental
-# (.metadata/cache.json incremental_fills) and the last read equals the
-# export byte for byte.
+# Then the trader's daily case (rows after_append): on a hard-linked clone of
+# the store (partition files are immutable; the rest is copied), mounted with
+# an empty view cache, both views of version N are read once (cached); each
+# run appends one day (14,400 rows, 10 symbols) with `bcfs ingest`, and for
+# each view exports version N+1 as the peer's local file (untimed), drops
+# caches and cats the view (the first open of N+1: an incremental fill copies
+# N's cached file, or a Parquet one but its footer, and writes the day),
+# waits for the fill, then cats the peer. The script fails unless every fill
+# was incremental (.metadata/cache.json incremental_fills) and the last
+# reads equal the exports byte for byte.
 #
 # For scripts/bench.sh each case is also a line
 #   RESULT view_cache_VIEW_CASE BCFS_S PEER_S - - RUNS s BYTES
-# and the daily case is RESULT view_cache_csv_after_append.
+# and the daily case is RESULT view_cache_VIEW_after_append.
 #
 # Needs root and /dev/fuse (mount, drop_caches), go.
 # Environment: ROWS (when no argument; default 12000000), BENCH_DIR (work
@@ -211,29 +211,37 @@ awk -v n=$DAY_ROWS -v dir="$W/days" 'NR == 1 { h = $0; next }
 	{ i = int((NR - 2) / n) + 1; f = sprintf("%s/%02d.csv", dir, i); if (!(f in seen)) { print h > f; seen[f] = 1 } print >> f }' "$W/days.csv"
 S_MAIN=$S S=$A
 mount_store
-cat "$MNT/big.csv" >/dev/null
-wait_fill "$(stat -c %s "$MNT/big.csv")"
-: >"$W/b.after_append" && : >"$W/p.after_append"
+for view in csv parquet; do
+	cat "$MNT/big.$view" >/dev/null
+	wait_fill "$(stat -c %s "$MNT/big.$view")"
+	: >"$W/b.after_append.$view" && : >"$W/p.after_append.$view"
+done
 for ((i = 1; i <= RUNS; i++)); do
 	day=$(printf '%s/%02d.csv' "$W/days" "$i")
 	"$BCFS" ingest --store "$S" --dataset big "$day" >>"$LOG" 2>&1 || die "ingest of $day failed (log: $LOG)"
-	"$BCFS" export --store "$S" --format csv -o "$W/local.csv" big >>"$LOG" 2>&1 || die "export failed"
-	drop_caches
-	seconds cat "$MNT/big.csv" >>"$W/b.after_append"
-	wait_fill "$(stat -c %s "$W/local.csv")"
-	drop_caches
-	seconds cat "$W/local.csv" >>"$W/p.after_append"
+	for view in csv parquet; do
+		"$BCFS" export --store "$S" --format "$view" -o "$W/local.$view" big >>"$LOG" 2>&1 || die "export failed"
+		drop_caches
+		seconds cat "$MNT/big.$view" >>"$W/b.after_append.$view"
+		wait_fill "$(stat -c %s "$W/local.$view")"
+		drop_caches
+		seconds cat "$W/local.$view" >>"$W/p.after_append.$view"
+	done
 done
-cmp "$MNT/big.csv" "$W/local.csv" || die "big.csv through the mount after the appends differs from bcfs export"
+for view in csv parquet; do
+	cmp "$MNT/big.$view" "$W/local.$view" || die "big.$view through the mount after the appends differs from bcfs export"
+done
 incremental=$(sed -n 's/.*"incremental_fills": *\([0-9]*\).*/\1/p' "$MNT/.metadata/cache.json" | head -n 1)
-[[ $incremental == "$RUNS" ]] || die "cache.json says $incremental incremental fills, want $RUNS (one per appended day)"
+[[ $incremental == $((2 * RUNS)) ]] || die "cache.json says $incremental incremental fills, want $((2 * RUNS)) (one per view and appended day)"
 unmount_store
 S=$S_MAIN
-b=$(median "$W/b.after_append") p=$(median "$W/p.after_append") bytes=$(stat -c %s "$W/local.csv")
-ROWS_OUT+=("$(awk -v b="$b" -v p="$p" -v s="$bytes" -v n="$RUNS" 'BEGIN {
-	printf "%-8s %-12s %8.3f %8.3f %6.2f %10.0f %10.0f %5d", "csv", "after_append", b, p, b / p, s / b / 1e6, s / p / 1e6, n }')")
-echo "bench_view: csv after_append: bcfs $(tr '\n' ' ' <"$W/b.after_append")s, peer $(tr '\n' ' ' <"$W/p.after_append")s"
-RESULTS+=("RESULT view_cache_csv_after_append $b $p - - $RUNS s $bytes")
+for view in csv parquet; do
+	b=$(median "$W/b.after_append.$view") p=$(median "$W/p.after_append.$view") bytes=$(stat -c %s "$W/local.$view")
+	ROWS_OUT+=("$(awk -v v="$view" -v b="$b" -v p="$p" -v s="$bytes" -v n="$RUNS" 'BEGIN {
+		printf "%-8s %-12s %8.3f %8.3f %6.2f %10.0f %10.0f %5d", v, "after_append", b, p, b / p, s / b / 1e6, s / p / 1e6, n }')")
+	echo "bench_view: $view after_append: bcfs $(tr '\n' ' ' <"$W/b.after_append.$view")s, peer $(tr '\n' ' ' <"$W/p.after_append.$view")s"
+	RESULTS+=("RESULT view_cache_${view}_after_append $b $p - - $RUNS s $bytes")
+done
 
 echo
 echo "rows=$ROWS cores=$(nproc) kernel=$(uname -r) runs=$RUNS"
@@ -244,5 +252,5 @@ echo "cold reads (page cache dropped before each); peer = cat of a local file wi
 echo "nocache: --view-cache-gb 0 (renders every open); miss: fresh mount, empty view cache (renders once, into the cache);"
 echo "hit: same mount after the background fill (passthrough);"
 echo "hit_remount: new mount, then the first open (passthrough); hit_pread: --no-passthrough."
-echo "after_append: first open of the CSV view after bcfs ingest of one day onto a version whose view is cached (incremental fill)."
+echo "after_append: first open of the view after bcfs ingest of one day onto a version whose view is cached (incremental fill)."
 printf '%s\n' "${RESULTS[@]}"
