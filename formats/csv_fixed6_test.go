@@ -3,6 +3,7 @@ package formats
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand"
 	"os"
@@ -278,6 +279,25 @@ func TestDigits8Exhaustive(t *testing.T) {
 		}
 		if back != x {
 			t.Fatalf("digits8(%d) = %#x reads back as %d", x, d, back)
+		}
+	}
+}
+
+// frac3 and int3 hold what strconv prints for every x < 1000.
+func TestDigitTables(t *testing.T) {
+	for x := 0; x < 1000; x++ {
+		f := frac3[x]
+		if got, want := string([]byte{byte(f), byte(f >> 8), byte(f >> 16)}), fmt.Sprintf("%03d", x); got != want || f>>24 != 0 {
+			t.Fatalf("frac3[%d] = %#x (%q), want %q and a zero top byte", x, f, got, want)
+		}
+		w, want := int3[x], strconv.Itoa(x)
+		n := int(w >> 24)
+		var got []byte
+		for k := 0; k < 3 && k < n; k++ {
+			got = append(got, byte(w>>(8*k)))
+		}
+		if n != len(want) || string(got) != want {
+			t.Fatalf("int3[%d] = %#x: %d digits %q, want %q", x, w, n, got, want)
 		}
 	}
 }

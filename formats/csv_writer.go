@@ -279,11 +279,13 @@ func putUint(b []byte, end int, u uint64) int {
 // appendFixed6 prints the fixed-point value u/1e6 (0 < u < 2^26*1e6),
 // negated if neg, with its six decimals trimmed of trailing zeros: exactly
 // what strconv.AppendUint(u/1e6) followed by the trimmed fraction printed
-// (floatLen counts the same digits). The integer part (at most 8 digits)
-// and the point with the six decimals are each one 8-byte word of digits
-// (digits8) written in place past dst's length; their lengths come from
-// counting zero bytes in the words, without branches. What is written
-// past the printed length is scratch.
+// (floatLen counts the same digits). The digits are written in place past
+// dst's length, each part as one store: an integer part below 1000 (most
+// prices) from one entry of int3 with its digit count, a bigger one as a
+// word of eight digits (digits8) with its leading zeros shifted out, and
+// the point with the six decimals as one word of two frac3 entries, whose
+// printed length comes from its last non-zero digit, without branches.
+// What is written past the printed length is scratch.
 func appendFixed6(dst []byte, neg bool, u uint64) []byte {
 	const room = 1 + 8 + 8 // sign, the integer word, the fraction word
 	l := len(dst)
@@ -296,24 +298,44 @@ func appendFixed6(dst []byte, neg bool, u uint64) []byte {
 		b[0] = '-'
 		e = 1
 	}
-	// The integer's leading zeros are the low zero bytes of its word
-	// (its last digit always prints); shifting them out leaves its
-	// digits at the word's start.
-	d := digits8(uint32(ip))
-	lz := bits.TrailingZeros64(d|1<<56) >> 3
-	binary.LittleEndian.PutUint64(b[e:], (d+asciiZeros)>>(8*lz))
-	e += 8 - lz
+	if ip < 1000 {
+		// The entry's top byte, the digit count, lands past the
+		// digits: the fraction or scratch overwrites it.
+		w := int3[ip]
+		binary.LittleEndian.PutUint32(b[e:], w)
+		e += int(w >> 24)
+	} else {
+		// The integer's leading zeros are the low zero bytes of its
+		// word (its last digit always prints).
+		d := digits8(uint32(ip))
+		lz := bits.TrailingZeros64(d|1<<56) >> 3
+		binary.LittleEndian.PutUint64(b[e:], (d+asciiZeros)>>(8*lz))
+		e += 8 - lz
+	}
 	if f == 0 {
 		return dst[:l+e]
 	}
-	// f < 1e6: the top two digits of its word are zero. Shifted by a
-	// byte, the word has the six decimals in bytes 1..6, and the last
-	// non-zero byte ends the printed fraction; the point fills byte 0.
-	fd := digits8(f) >> 8
-	n := 8 - bits.LeadingZeros64(fd)>>3
-	binary.LittleEndian.PutUint64(b[e:], (fd+asciiZeros&^0xff)|'.')
+	// '.', six digits, a zero byte: the highest byte that is not '0'
+	// (nor zero) ends the printed fraction.
+	hi := f / 1000
+	w := '.' | uint64(frac3[hi])<<8 | uint64(frac3[f-hi*1000])<<32
+	binary.LittleEndian.PutUint64(b[e:], w)
+	n := 8 - bits.LeadingZeros64(w^asciiZeros&0x00ffffff_ffffff00)>>3
 	return dst[:l+e+n]
 }
+
+// frac3[x] is the three ASCII digits of x < 1000, leading zeros kept, in
+// reading order as a little-endian word (top byte zero). int3[x] is the
+// digits of x without leading zeros the same way, and their count in its
+// top byte. Both fit in L1 cache together (8 KiB).
+var frac3, int3 = func() (f, i [1000]uint32) {
+	for x := range f {
+		f[x] = uint32('0'+x/100) | uint32('0'+x/10%10)<<8 | uint32('0'+x%10)<<16
+		n := len(strconv.Itoa(x))
+		i[x] = f[x]>>(8*(3-n)) | uint32(n)<<24
+	}
+	return f, i
+}()
 
 // asciiZeros is '0' in every byte: added to a word of digits (digits8), it
 // turns them into text.
