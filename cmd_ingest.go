@@ -64,7 +64,7 @@ func newIngestCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "ambiguous", Usage: "`MODE` for local times repeated when clocks go back: raise (default, refuse the file) or infer (from row order, like pandas)", Destination: &o.Ambiguous},
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate and merge, print the report, commit nothing", Destination: &o.DryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print reports as JSON", Destination: &o.JSON},
-			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "decode up to `N` datasets at once; when N > 1, up to N more may be committing (waiting for fsyncs)", Destination: &o.Jobs},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "decode up to `N` datasets at once; when N > 1, datasets ready to commit commit in groups made durable by one syncfs (a local store)", Destination: &o.Jobs},
 			&cli.IntFlag{Name: "files-per-commit", Usage: "merge up to `N` files of one dataset in one commit (0: 1000; 1: a version per file, as one ingest per file would)", Destination: &o.FilesPerCommit},
 		},
 		Action: func(c *cli.Context) error {

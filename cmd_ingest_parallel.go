@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"bcfs/formats"
+	"bcfs/metastore"
 	"bcfs/store"
 )
 
@@ -86,11 +87,21 @@ func ingestable(base string) bool {
 	return false
 }
 
+// ingestStoreFS, set by tests only, gives the FS under the store of an
+// ingest (to inject a failing syncfs); nil: the store's own.
+var ingestStoreFS func(storeDir string) metastore.FS
+
+// ingestGroupMax bounds the datasets of one group commit (and so the
+// datasets waiting for their commit while others decode).
+const ingestGroupMax = 64
+
 // runIngestParallel ingests files and folders: different datasets in up to
-// jobs goroutines at once, plus (when jobs > 1) up to jobs more whose input
-// is decoded and written and that only wait for their commit's fsyncs (a
-// dataset of one file releases its decode slot at
-// store.IngestOptions.Written); --jobs 1 is strictly one after another. The files of one dataset in the order given,
+// jobs goroutines at once, plus (when jobs > 1) more whose input is
+// decoded and written and that only wait for their commit (a dataset of
+// one file releases its decode slot at store.IngestOptions.Written); on a
+// local store those commit in groups (store.CommitGroup: one syncfs for
+// many datasets). --jobs 1 is strictly one after another, each commit
+// fsynced on its own. The files of one dataset in the order given,
 // each decoded and validated on its own, the good ones merged in one
 // commit per group of up to o.FilesPerCommit files (store.IngestFiles).
 // Every failure is printed with its file; the others still commit, and
@@ -106,7 +117,11 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 	if o.FilesPerCommit < 0 {
 		return usageError{fmt.Errorf("ingest: --files-per-commit %d: want 1 or more (0: as many as memory allows)", o.FilesPerCommit)}
 	}
-	st, err := openStore(g, store.Options{})
+	var sopt store.Options
+	if ingestStoreFS != nil {
+		sopt.FS = ingestStoreFS(g.Store)
+	}
+	st, err := openStore(g, sopt)
 	if err != nil {
 		return err
 	}
@@ -125,11 +140,17 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 		jobs = 1
 	}
 	jobs = min(jobs, len(order))
-	// jobs datasets decode at once (slots); as many more may be committing,
-	// which is mostly waiting for fsyncs.
+	// jobs datasets decode at once (slots); more may be committing, which
+	// is mostly waiting for the disk: with a commit group (a local store)
+	// up to ingestGroupMax, which the group publishes together, else jobs.
 	workers := jobs
+	var group *store.CommitGroup
 	if jobs > 1 {
+		group = st.NewCommitGroup(ingestGroupMax)
 		workers = min(2*jobs, len(order))
+		if group != nil {
+			workers = min(jobs+ingestGroupMax, len(order))
+		}
 	}
 	slots := make(chan struct{}, jobs)
 	var (
@@ -139,7 +160,7 @@ func runIngestParallel(c *cli.Context, g *globalOptions, o ingestOptions, args [
 		fatal error
 	)
 	iopt := store.IngestOptions{Provider: o.Provider, Timezone: o.Timezone, OHLCCheck: o.OHLCCheck,
-		Ambiguous: o.Ambiguous, DryRun: o.DryRun}
+		Ambiguous: o.Ambiguous, DryRun: o.DryRun, Group: group}
 	fail := func(f string, err error) {
 		if !strings.Contains(err.Error(), f) {
 			err = fmt.Errorf("%s: %w", f, err)

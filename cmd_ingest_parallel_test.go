@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"bcfs/metastore"
 )
 
 // TestCLIIngestDirParallel ingests a folder of real yfinance files (sub-folders
@@ -210,5 +214,153 @@ func TestCLIIngestBatchesAgree(t *testing.T) {
 	}
 	if !strings.Contains(exports[0][0], ",ibkr\n") || !strings.Contains(exports[0][0], ",barchart\n") {
 		t.Fatalf("no provider conflicts in the data:\n%s", exports[0][0])
+	}
+}
+
+// symbolFolder copies n real yfinance daily files into in/v<i%5>/, under
+// names of their own: n datasets of one file each, as a vendor's folder of
+// symbols is. It returns the dataset names, sorted.
+func symbolFolder(t *testing.T, in string, n int) []string {
+	t.Helper()
+	all, _ := filepath.Glob("/work/shared/data/yfinance/tests/data/*-1d-*.csv")
+	sort.Strings(all)
+	if len(all) < 10 {
+		t.Fatalf("test data missing: %d yfinance daily files", len(all))
+	}
+	var names []string
+	for i := range n {
+		b, err := os.ReadFile(all[i%len(all)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := fmt.Sprintf("v%d", i%5)
+		base := fmt.Sprintf("F%d-%s", i, filepath.Base(all[i%len(all)]))
+		if err := os.MkdirAll(filepath.Join(in, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(in, sub, base), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, sub+"/"+strings.TrimSuffix(base, ".csv"))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TestCLIIngestManyDatasetsGroupCommit ingests a folder of 30 one-file
+// datasets with --jobs 4 (commits published in groups, one syncfs for
+// many datasets) and one after another (--jobs 1 --files-per-commit 1,
+// each commit fsynced on its own): every file must be reported committed
+// as version 1, bcfs ls must list the same datasets, versions, rows and
+// sizes, and every export must be byte-identical.
+func TestCLIIngestManyDatasetsGroupCommit(t *testing.T) {
+	in := t.TempDir()
+	names := symbolFolder(t, in, 30)
+	var dirs, lists []string
+	for _, flags := range [][]string{{"--jobs", "4"}, {"--jobs", "1", "--files-per-commit", "1"}} {
+		st := filepath.Join(t.TempDir(), "st")
+		out, errOut, code := bcfs(t, st, append(append([]string{"ingest", "--ohlc-check", "warn"}, flags...), in)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", flags, code, errOut)
+		}
+		if n := strings.Count(out, ": committed version 1\n"); n != len(names) {
+			t.Fatalf("%v: %d files reported committed as version 1, want %d:\n%s", flags, n, len(names), out)
+		}
+		ls, errOut, code := bcfs(t, st, "ls")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		var list []string
+		for _, l := range strings.Split(strings.TrimSpace(ls), "\n")[1:] {
+			f := strings.Fields(l)
+			list = append(list, strings.Join(f[:5], " ")) // name, version, rows, sizes: not the commit time
+		}
+		dirs, lists = append(dirs, st), append(lists, strings.Join(list, "\n"))
+	}
+	if lists[0] != lists[1] || strings.Count(lists[0], "\n")+1 != len(names) {
+		t.Fatalf("bcfs ls differs:\ngrouped:\n%s\none by one:\n%s", lists[0], lists[1])
+	}
+	rows := 0
+	for _, name := range names {
+		var exports []string
+		for _, st := range dirs {
+			out, errOut, code := bcfs(t, st, "export", name)
+			if code != 0 {
+				t.Fatalf("export %s: %s", name, errOut)
+			}
+			exports = append(exports, out)
+		}
+		if exports[0] != exports[1] {
+			t.Fatalf("%s: the grouped ingest's export differs from one by one's (%d vs %d bytes)", name, len(exports[0]), len(exports[1]))
+		}
+		rows += strings.Count(exports[0], "\n") - 1
+	}
+	if rows < len(names)*100 {
+		t.Fatalf("only %d rows in %d datasets", rows, len(names))
+	}
+}
+
+// failingSyncfs is the DirFS of a store whose syncfs always fails.
+type failingSyncfs struct{ metastore.FS }
+
+var errSyncfsInjected = errors.New("syncfs: input/output error (injected)")
+
+func (f failingSyncfs) OpenSyncfs(name string) (metastore.Syncfs, error) {
+	inner, err := f.FS.(metastore.SyncfsOpener).OpenSyncfs(name)
+	if err != nil {
+		return nil, err
+	}
+	return failedSync{inner}, nil
+}
+
+type failedSync struct{ metastore.Syncfs }
+
+func (failedSync) Sync() error { return errSyncfsInjected }
+
+// TestCLIIngestGroupSyncfsFails runs bcfs ingest (in this process, on a
+// store whose syncfs fails) over a folder of 12 datasets with --jobs 4:
+// it must exit 2 (an I/O failure, as a failed fsync of a single commit),
+// name every file and its dataset with the syncfs error, report none
+// committed and leave no dataset. With --jobs 1 the same
+// store commits one by one with fsyncs and never calls syncfs.
+func TestCLIIngestGroupSyncfsFails(t *testing.T) {
+	ingestStoreFS = func(dir string) metastore.FS { return failingSyncfs{metastore.DirFS(dir)} }
+	defer func() { ingestStoreFS = nil }()
+	in := t.TempDir()
+	names := symbolFolder(t, in, 12)
+	st := filepath.Join(t.TempDir(), "st")
+	if err := os.Mkdir(st, 0o755); err != nil { // DirFS needs its root
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"bcfs", "--store", st, "ingest", "--jobs", "4", "--ohlc-check", "warn", in}, &out, &errOut)
+	if code != exitInternal {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitInternal, out.String(), errOut.String())
+	}
+	if strings.Contains(out.String(), "committed") {
+		t.Errorf("a commit reported after syncfs failed:\n%s", out.String())
+	}
+	for _, name := range names {
+		file := filepath.Join(in, filepath.FromSlash(name)) + ".csv"
+		line := ""
+		for _, l := range strings.Split(errOut.String(), "\n") {
+			if strings.Contains(l, file+":") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, filepath.Join(st, "datasets", filepath.FromSlash(name))+" version 1") || !strings.Contains(line, errSyncfsInjected.Error()) {
+			t.Errorf("%s: stderr does not name its file, dataset and the syncfs error:\n%s", name, errOut.String())
+		}
+	}
+	if ls, _, _ := bcfs(t, st, "ls"); strings.Contains(ls, "v0/") || strings.Contains(ls, "F0-") {
+		t.Errorf("datasets left after a failed syncfs:\n%s", ls)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"bcfs", "--store", st, "ingest", "--jobs", "1", "--ohlc-check", "warn", in}, &out, &errOut); code != 0 {
+		t.Fatalf("--jobs 1: exit %d\n%s", code, errOut.String())
+	}
+	if n := strings.Count(out.String(), ": committed version 1\n"); n != len(names) {
+		t.Fatalf("--jobs 1: %d committed, want %d", n, len(names))
 	}
 }

@@ -64,4 +64,7 @@ type IngestOptions struct {
 	// fsyncs rather than the CPU. bcfs ingest starts decoding the next
 	// dataset then.
 	Written func()
+	// Group, if set, commits the ingest together with other datasets'
+	// (Store.NewCommitGroup); nil commits it on its own.
+	Group *CommitGroup
 }

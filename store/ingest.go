@@ -55,7 +55,7 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 	start := time.Now()
 	var res *IngestResult
 	attempts := 0
-	m, err := s.Update(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
+	m, err := s.updateIn(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
 		attempts++
 		r, m, written, err := s.ingestOnce(ctx, name, srcPath, opt, head)
 		if opt.Written != nil {
@@ -66,7 +66,7 @@ func (s *Store) Ingest(ctx context.Context, name, srcPath string, opt IngestOpti
 			m = nil
 		}
 		return m, written, err
-	})
+	}, opt.Group)
 	if m != nil {
 		res.Version, res.Committed = m.Version, true
 	}
@@ -218,8 +218,9 @@ func (in inputSource) Next() (*formats.Batch, error) {
 
 // removeEmptyDataset removes the folders an uncommitted first ingest left
 // (dry run or failure), so no empty folder appears where the dataset was
-// meant to be. Only empty partition folders and an empty dataset folder go:
-// os.Remove refuses anything holding a file.
+// meant to be. Only empty partition folders, an empty _log (a commit that
+// failed after making it) and an empty dataset folder go: os.Remove
+// refuses anything holding a file.
 func (s *Store) removeEmptyDataset(dir string) {
 	var rec func(d string)
 	rec = func(d string) {
@@ -232,6 +233,7 @@ func (s *Store) removeEmptyDataset(dir string) {
 		}
 	}
 	rec(dir)
+	_ = s.fs.Remove(filepath.Join(dir, metastore.LogDir))
 	if ents, err := s.fs.ReadDir(dir); err == nil && len(ents) == 0 {
 		_ = s.fs.Remove(dir)
 	}

@@ -142,7 +142,7 @@ func (s *Store) ingestGroup(ctx context.Context, name string, files []string, op
 		next    = len(files) // if fn never runs, the error is every file's
 		retries int
 	)
-	m, err := s.Update(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
+	m, err := s.updateIn(ctx, name, func(head *metastore.Manifest) (*metastore.Manifest, []string, error) {
 		retries++
 		g = GroupResult{}
 		src, p, n := s.decodeGroup(name, files, opt, head, &g)
@@ -166,7 +166,7 @@ func (s *Store) ingestGroup(ctx context.Context, name string, files []string, op
 			m = nil
 		}
 		return m, written, nil
-	})
+	}, opt.Group)
 	if m != nil && g.Commit != nil {
 		g.Commit.Version, g.Commit.Committed = m.Version, true
 	}

@@ -45,6 +45,11 @@ const commitTimeout = 5 * time.Minute
 // error wrapping metastore.ErrNotDurable comes with the manifest: the
 // version is visible but its final fsync failed; do not retry.
 func (s *Store) Update(ctx context.Context, name string, fn UpdateFunc) (*metastore.Manifest, error) {
+	return s.updateIn(ctx, name, fn, nil)
+}
+
+// updateIn is Update committing within group (nil: on its own).
+func (s *Store) updateIn(ctx context.Context, name string, fn UpdateFunc, group *CommitGroup) (*metastore.Manifest, error) {
 	if s.opt.ReadOnly {
 		return nil, ErrReadOnly
 	}
@@ -52,7 +57,7 @@ func (s *Store) Update(ctx context.Context, name string, fn UpdateFunc) (*metast
 		return nil, err
 	}
 	mu := s.lockDataset(name)
-	m, fresh, err := s.update(ctx, name, fn)
+	m, fresh, err := s.update(ctx, name, fn, group)
 	mu.Unlock()
 	if m != nil {
 		s.notify(name)
@@ -66,7 +71,7 @@ func (s *Store) Update(ctx context.Context, name string, fn UpdateFunc) (*metast
 // update is Update with the dataset's lock held by the caller. fresh
 // reports that the dataset of a local store had no version and no folder
 // when it started.
-func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (m *metastore.Manifest, fresh bool, err error) {
+func (s *Store) update(ctx context.Context, name string, fn UpdateFunc, group *CommitGroup) (m *metastore.Manifest, fresh bool, err error) {
 	dir := s.datasetDir(name)
 	head, err := s.head(name)
 	if errors.Is(err, ErrNotFound) {
@@ -82,15 +87,22 @@ func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (m *meta
 	deadline := time.Now().Add(commitTimeout)
 	backoff := time.Millisecond
 	for attempt := 0; ; attempt++ {
+		mark, err := group.mark() // before fn writes anything
+		if err != nil {
+			return nil, fresh, err
+		}
 		next, written, err := fn(head)
 		m = next
+		published := false
 		if err == nil && m != nil {
-			err = s.commit(name, head, m, written)
-			if err == nil || errors.Is(err, metastore.ErrNotDurable) {
-				// Past the commit point the version is visible: its files
-				// stay even if the final fsync failed.
-				return m, fresh, err
-			}
+			err = s.commit(name, head, m, written, group, mark)
+			// Past the commit point the version is visible: its files
+			// stay even if the final fsync failed.
+			published = err == nil || errors.Is(err, metastore.ErrNotDurable)
+		}
+		mark.close()
+		if published {
+			return m, fresh, err
 		}
 		s.removeFiles(dir, written)
 		if head == nil {
@@ -126,8 +138,9 @@ func (s *Store) update(ctx context.Context, name string, fn UpdateFunc) (m *meta
 // dir, not yet fsynced: writePartition leaves that to here): the commit
 // fsyncs them, their folders and, for a new dataset, the folders above its
 // dir up to datasets/, all at once, before it publishes the manifest
-// (metastore.CommitFiles).
-func (s *Store) commit(name string, head *metastore.Manifest, m *metastore.Manifest, written []string) error {
+// (metastore.CommitFiles), or within group, whose syncfs on mark makes
+// them all durable (CommitGroup).
+func (s *Store) commit(name string, head *metastore.Manifest, m *metastore.Manifest, written []string, group *CommitGroup, mark *groupMark) error {
 	dir := s.datasetDir(name)
 	var parent int64
 	if head != nil {
@@ -161,7 +174,11 @@ func (s *Store) commit(name string, head *metastore.Manifest, m *metastore.Manif
 			}
 		}
 	}
-	err = metastore.CommitFiles(s.fs, dir, m, files, dirs)
+	if group != nil {
+		err = group.commit(dir, m, mark) // one syncfs covers files and folders
+	} else {
+		err = metastore.CommitFiles(s.fs, dir, m, files, dirs)
+	}
 	if err == nil || errors.Is(err, metastore.ErrNotDurable) {
 		s.mu.Lock()
 		s.heads[name] = m
