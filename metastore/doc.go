@@ -40,7 +40,8 @@
 //     ever a file whose name the store generated.
 //
 // Invariants: a committed manifest is never modified; every partition file a
-// retained manifest names exists; files are made durable (fsync) before the
+// retained manifest names exists; files are made durable (fsync, or for a
+// group commit of several datasets one syncfs, PublishGroup) before the
 // manifest naming them, and a manifest before its publishing link.
 //
 // All file access goes through FS so that tests can inject faults and
