@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
 	"io"
 	"os"
@@ -35,7 +34,7 @@ type Views struct {
 
 	hits, misses, fills, evictions, damaged atomic.Int64
 	// incremental counts fills that started from a copy of another
-	// cached view (Extended).
+	// cached view (FillWriter.CopyBase).
 	incremental atomic.Int64
 }
 
@@ -167,37 +166,6 @@ func (c *Views) open(key string, size int64) *os.File {
 	return f
 }
 
-// CopyBase copies the first n bytes of base, a file of size bytes
-// OpenBase returned, to w, reading it whole, and fails unless it is size
-// bytes that match its checksum (the file changed after OpenBase checked
-// it), so that a fill starting with them fails rather than keeping them.
-func CopyBase(w io.Writer, base *os.File, size, n int64) (int64, error) {
-	want := make([]byte, 4)
-	if k, err := unix.Fgetxattr(int(base.Fd()), crcAttr, want); err != nil || k != 4 {
-		return 0, fmt.Errorf("view cache: %s: no checksum: %v", base.Name(), err)
-	}
-	if n < 0 || n > size {
-		return 0, fmt.Errorf("view cache: copy of %d bytes of a %d-byte file", n, size)
-	}
-	h := crc32.New(castagnoli)
-	buf := make([]byte, 1<<20)
-	copied, err := io.CopyBuffer(io.MultiWriter(w, h), io.NewSectionReader(base, 0, n), buf)
-	if err != nil {
-		return copied, err
-	}
-	rest, err := io.CopyBuffer(h, io.NewSectionReader(base, n, size-n+1), buf)
-	if err != nil {
-		return copied, err
-	}
-	if copied != n || n+rest != size || h.Sum32() != binary.BigEndian.Uint32(want) {
-		return copied, fmt.Errorf("view cache: %s changed while it was copied", base.Name())
-	}
-	return copied, nil
-}
-
-// Extended counts a fill that started from CopyBase.
-func (c *Views) Extended() { c.incremental.Add(1) }
-
 // checked tells whether f's bytes matched its checksum when it had the
 // mtime it has now.
 func checked(f *os.File, id fileID) bool {
@@ -248,7 +216,7 @@ var ErrTooBig = errors.New("view larger than the cache bound")
 // nothing behind. write gets w and the temp file tmp that w writes to,
 // unbuffered: the bytes w took can be read back from tmp (pread) while the
 // fill runs; tmp is closed when Fill returns.
-func (c *Views) Fill(ctx context.Context, key string, size int64, write func(tmp *os.File, w io.Writer) error) error {
+func (c *Views) Fill(ctx context.Context, key string, size int64, write func(tmp *os.File, w *FillWriter) error) error {
 	if size > c.max {
 		return ErrTooBig
 	}
@@ -289,9 +257,12 @@ func (c *Views) Fill(ctx context.Context, key string, size int64, write func(tmp
 	if err := unix.Fallocate(int(tmp.Fd()), 0, 0, size); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 		return fmt.Errorf("view cache: %w", err)
 	}
-	w := &checkedWriter{ctx: ctx, w: tmp, h: crc32.New(castagnoli)}
+	w := &FillWriter{ctx: ctx, tmp: tmp}
 	if err := write(tmp, w); err != nil {
 		return err
+	}
+	if w.base {
+		c.incremental.Add(1)
 	}
 	if w.n != size {
 		return fmt.Errorf("view cache: wrote %d bytes of a %d-byte view", w.n, size)
@@ -305,7 +276,7 @@ func (c *Views) Fill(ctx context.Context, key string, size int64, write func(tmp
 	if err != nil {
 		return fmt.Errorf("view cache: %w", err)
 	}
-	sum := binary.BigEndian.AppendUint32(nil, w.h.Sum32())
+	sum := binary.BigEndian.AppendUint32(nil, w.crc)
 	if err := unix.Fsetxattr(int(tmp.Fd()), crcAttr, sum, 0); err != nil {
 		return fmt.Errorf("view cache: %w", err)
 	}
@@ -321,22 +292,124 @@ func (c *Views) Fill(ctx context.Context, key string, size int64, write func(tmp
 	return nil
 }
 
-// checkedWriter counts and checksums what it writes and stops when ctx ends.
-type checkedWriter struct {
-	ctx context.Context
-	w   io.Writer
-	h   hash.Hash32
-	n   int64
+// FillWriter writes a fill's temp file, counting and checksumming what it
+// writes, and stops when the fill's context ends.
+type FillWriter struct {
+	ctx  context.Context
+	tmp  *os.File
+	crc  uint32 // CRC32C of the n bytes written
+	n    int64
+	base bool // the fill started with CopyBase
 }
 
-func (cw *checkedWriter) Write(p []byte) (int, error) {
-	if err := cw.ctx.Err(); err != nil {
+func (w *FillWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := cw.w.Write(p)
-	cw.h.Write(p[:n])
-	cw.n += int64(n)
+	n, err := w.tmp.Write(p)
+	w.crc = crc32.Update(w.crc, castagnoli, p[:n])
+	w.n += int64(n)
 	return n, err
+}
+
+// copyChunk is how much CopyBase copies per copy_file_range call, and so
+// how often it reports progress.
+const copyChunk = 8 << 20
+
+// CopyBase starts the fill with the first n bytes of base, a cached view of
+// size bytes that OpenBase returned, copied by the kernel (copy_file_range:
+// the bytes do not pass through bcfs), calling progress after each piece.
+// The copied bytes count as what OpenBase checked only if base is still the
+// file it checked (same inode, size and mtime) after the copy; otherwise,
+// or if base does not match its checksum, the copy fails and so the fill.
+// The checksum of the copied bytes is base's own when n is its size, and
+// read from base otherwise.
+func (w *FillWriter) CopyBase(base *os.File, size, n int64, progress func(int)) error {
+	if w.n != 0 {
+		return errors.New("view cache: CopyBase after other writes")
+	}
+	if n < 0 || n > size {
+		return fmt.Errorf("view cache: copy of %d bytes of a %d-byte file", n, size)
+	}
+	id, err := identify(base)
+	if err != nil || id.size != size || !checked(base, id) {
+		return fmt.Errorf("view cache: %s is not the file that was checked", base.Name())
+	}
+	want := make([]byte, 4)
+	if k, err := unix.Fgetxattr(int(base.Fd()), crcAttr, want); err != nil || k != 4 {
+		return fmt.Errorf("view cache: %s: no checksum: %v", base.Name(), err)
+	}
+	crc := binary.BigEndian.Uint32(want)
+	if n < size {
+		// The checksum of the first n bytes: read, and the whole file
+		// checked against its checksum on the way.
+		h := crc32.New(castagnoli)
+		buf := make([]byte, 1<<20)
+		k, err := io.CopyBuffer(h, io.NewSectionReader(base, 0, n), buf)
+		if err != nil {
+			return err
+		}
+		crc = h.Sum32()
+		rest, err := io.CopyBuffer(h, io.NewSectionReader(base, n, size-n+1), buf)
+		if err != nil {
+			return err
+		}
+		if k+rest != size || h.Sum32() != binary.BigEndian.Uint32(want) {
+			return fmt.Errorf("view cache: %s does not match its checksum", base.Name())
+		}
+	}
+	if err := copyRange(w.ctx, w.tmp, base, n, progress); err != nil {
+		return err
+	}
+	if after, err := identify(base); err != nil || after != id {
+		return fmt.Errorf("view cache: %s changed while it was copied", base.Name())
+	}
+	w.crc, w.n, w.base = crc, n, true
+	return nil
+}
+
+// copyRange appends the first n bytes of src to dst (at dst's offset) by
+// copy_file_range, or by read and write where the kernel or filesystem
+// cannot, calling progress after each piece.
+func copyRange(ctx context.Context, dst, src *os.File, n int64, progress func(int)) error {
+	var off int64
+	kernel := true
+	buf := []byte(nil)
+	for off < n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		want := int(min(copyChunk, n-off))
+		if kernel {
+			roff := off
+			k, err := unix.CopyFileRange(int(src.Fd()), &roff, int(dst.Fd()), nil, want, 0)
+			switch {
+			case err == nil && k > 0:
+				off += int64(k)
+				progress(k)
+				continue
+			case err == nil:
+				return fmt.Errorf("view cache: %s ends at %d, before %d", src.Name(), off, n)
+			case off == 0 && (errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)):
+				kernel = false
+				buf = make([]byte, 1<<20)
+			default:
+				return fmt.Errorf("view cache: copying %s: %w", src.Name(), err)
+			}
+		}
+		k, err := src.ReadAt(buf[:min(want, len(buf))], off)
+		if k > 0 {
+			if _, err := dst.Write(buf[:k]); err != nil {
+				return err
+			}
+			off += int64(k)
+			progress(k)
+		}
+		if err != nil && (err != io.EOF || off < n) {
+			return fmt.Errorf("view cache: copying %s: %w", src.Name(), err)
+		}
+	}
+	return nil
 }
 
 type cacheFile struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ func content(k string, n int) []byte {
 
 func fill(t *testing.T, c *Views, key string, data []byte) {
 	t.Helper()
-	err := c.Fill(context.Background(), key, int64(len(data)), func(_ *os.File, w io.Writer) error {
+	err := c.Fill(context.Background(), key, int64(len(data)), func(_ *os.File, w *FillWriter) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -174,7 +175,7 @@ func TestViewsLRUBound(t *testing.T) {
 	if got := readAll(t, fa); !bytes.Equal(got, content("a", size)) {
 		t.Fatal("evicted file read differently through its open descriptor")
 	}
-	err := c.Fill(context.Background(), "huge", 3*size+1, func(_ *os.File, w io.Writer) error { return nil })
+	err := c.Fill(context.Background(), "huge", 3*size+1, func(_ *os.File, w *FillWriter) error { return nil })
 	if !errors.Is(err, ErrTooBig) {
 		t.Fatalf("fill beyond the bound: %v", err)
 	}
@@ -184,7 +185,7 @@ func TestViewsFailedFillLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	c := openViews(t, dir, 1<<20)
 	ctx, cancel := context.WithCancel(context.Background())
-	err := c.Fill(ctx, "k", 2000, func(_ *os.File, w io.Writer) error {
+	err := c.Fill(ctx, "k", 2000, func(_ *os.File, w *FillWriter) error {
 		if _, err := w.Write(make([]byte, 1000)); err != nil {
 			return err
 		}
@@ -195,7 +196,7 @@ func TestViewsFailedFillLeavesNothing(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("fill: %v", err)
 	}
-	err = c.Fill(context.Background(), "short", 2000, func(_ *os.File, w io.Writer) error {
+	err = c.Fill(context.Background(), "short", 2000, func(_ *os.File, w *FillWriter) error {
 		_, err := w.Write(make([]byte, 1999))
 		return err
 	})
@@ -245,36 +246,76 @@ func TestViewsFolderRemoved(t *testing.T) {
 }
 
 // TestViewsCopyBase: OpenBase checks a file as Open does without counting a
-// hit; CopyBase copies it whole, and fails when the
-// bytes changed after OpenBase (here with the mtime put back, so that only
-// the copy's checksum can tell).
+// hit; a fill that starts with CopyBase of it (whole or its first bytes)
+// holds those bytes and then what it writes, under a checksum of all of
+// them, and counts as incremental; CopyBase fails if the file was written
+// into after OpenBase, or, when it copies part of the file, if the file no
+// longer matches its checksum even with its mtime put back.
 func TestViewsCopyBase(t *testing.T) {
-	c := openViews(t, t.TempDir(), 1<<20)
+	c := openViews(t, t.TempDir(), 1<<30)
 	data := content("ES_1min", 100_000)
+	size := int64(len(data))
 	fill(t, c, "a", data)
-	if f := c.OpenBase("a", int64(len(data))-1); f != nil {
+	if f := c.OpenBase("a", size-1); f != nil {
 		t.Fatal("OpenBase of the wrong size")
 	}
 	fill(t, c, "a", data) // the wrong size removed it
-	f := c.OpenBase("a", int64(len(data)))
-	if f == nil {
+	base := c.OpenBase("a", size)
+	if base == nil {
 		t.Fatal("OpenBase missed a good file")
 	}
-	defer f.Close()
+	defer base.Close()
 	if s := c.Stats(); s.Hits != 0 || s.Misses != 0 || s.Damaged != 1 {
 		t.Fatalf("stats %+v: OpenBase counted as a hit or miss", s)
 	}
-	var buf bytes.Buffer
-	if n, err := CopyBase(&buf, f, int64(len(data)), int64(len(data))); err != nil || n != int64(len(data)) || !bytes.Equal(buf.Bytes(), data) {
-		t.Fatalf("CopyBase: %d bytes, %v", n, err)
+	extend := func(key string, n int64, tail string) error {
+		copied := 0
+		return c.Fill(context.Background(), key, n+int64(len(tail)), func(_ *os.File, w *FillWriter) error {
+			if err := w.CopyBase(base, size, n, func(k int) { copied += k }); err != nil {
+				return err
+			}
+			if int64(copied) != n {
+				return fmt.Errorf("progress says %d bytes copied, want %d", copied, n)
+			}
+			_, err := w.Write([]byte(tail))
+			return err
+		})
 	}
-	buf.Reset()
-	if n, err := CopyBase(&buf, f, int64(len(data)), 777); err != nil || n != 777 || !bytes.Equal(buf.Bytes(), data[:777]) {
-		t.Fatalf("CopyBase of 777 bytes: %d bytes, %v", n, err)
+	for _, tc := range []struct {
+		key string
+		n   int64
+	}{{"whole", size}, {"part", 777}} {
+		if err := extend(tc.key, tc.n, "and the tail"); err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		want := append(append([]byte(nil), data[:tc.n]...), "and the tail"...)
+		f := c.Open(tc.key, int64(len(want)))
+		if f == nil {
+			t.Fatalf("%s: not cached", tc.key)
+		}
+		if got := readAll(t, f); !bytes.Equal(got, want) {
+			t.Fatalf("%s: %d bytes cached, want %d", tc.key, len(got), len(want))
+		}
+		f.Close()
+		// Its checksum covers all of it: a check from scratch passes.
+		g, err := os.Open(c.Path(tc.key))
+		if err != nil || !checkFile(g) {
+			t.Fatalf("%s: checksum does not cover the file (%v)", tc.key, err)
+		}
+		g.Close()
 	}
-	if _, err := CopyBase(io.Discard, f, int64(len(data))+1, 10); err == nil {
-		t.Fatal("CopyBase of a size the file does not have")
+	if s := c.Stats(); s.IncrementalFills != 2 || s.Fills != 4 {
+		t.Fatalf("stats %+v, want 2 incremental fills of 4", s)
 	}
+	if err := c.Fill(context.Background(), "bad", 20, func(_ *os.File, w *FillWriter) error {
+		w.Write([]byte("x"))
+		return w.CopyBase(base, size, 10, func(int) {})
+	}); err == nil {
+		t.Fatal("CopyBase after a write")
+	}
+
+	// Written into with the mtime put back: copying part of it reads it
+	// whole and finds it.
 	st, err := os.Stat(c.Path("a"))
 	if err != nil {
 		t.Fatal(err)
@@ -290,8 +331,18 @@ func TestViewsCopyBase(t *testing.T) {
 	if err := os.Chtimes(c.Path("a"), st.ModTime(), st.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	// Changed past the bytes copied: the copy still fails.
-	if _, err := CopyBase(io.Discard, f, int64(len(data)), 1000); err == nil || !strings.Contains(err.Error(), "changed while it was copied") {
+	if err := extend("part2", 1000, "x"); err == nil || !strings.Contains(err.Error(), "does not match its checksum") {
+		t.Fatalf("CopyBase of part of a file changed after OpenBase: %v", err)
+	}
+	// Written into: its mtime changed, so it is no longer the file checked.
+	time.Sleep(10 * time.Millisecond)
+	if err := os.Chtimes(c.Path("a"), time.Now(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := extend("whole2", size, "x"); err == nil || !strings.Contains(err.Error(), "not the file that was checked") {
 		t.Fatalf("CopyBase of a file changed after OpenBase: %v", err)
+	}
+	if _, err := os.Stat(c.Path("whole2")); err == nil {
+		t.Fatal("a failed fill left its file")
 	}
 }

@@ -29,8 +29,10 @@
 //     renames are atomic, and eviction counts every file in the folder.
 //   - Nothing in it is store data: deleting the folder loses nothing.
 //   - A fill may start with a copy of the start of another cached view
-//     (OpenBase, CopyBase: an older version whose view starts as the new
-//     one does); that file is checked as a hit is, the copy fails unless
-//     the whole file still matches its checksum, and the new file's
-//     checksum covers all of its own bytes.
+//     (OpenBase, FillWriter.CopyBase: an older version whose view starts as
+//     the new one does), made by the kernel (copy_file_range). That file is
+//     checked as a hit is, and must still be the file checked (inode, size,
+//     mtime) after the copy; a copy of part of it reads it whole against
+//     its checksum. The new file's checksum covers all of its bytes: the
+//     older file's own when it was copied whole, continued over the rest.
 package cache

@@ -340,8 +340,7 @@ func (f *FS) fillView(n viewID, key string) *viewFill {
 		if base != nil {
 			fl.setBase(base, prefix)
 		}
-		copied := false
-		err = f.views.Fill(f.ctx, key, n.size, func(tmp *os.File, w io.Writer) error {
+		err = f.views.Fill(f.ctx, key, n.size, func(tmp *os.File, w *cache.FillWriter) error {
 			if err := fl.start(tmp); err != nil {
 				return err
 			}
@@ -350,19 +349,15 @@ func (f *FS) fillView(n viewID, key string) *viewFill {
 				_, err := sn.WriteTo(n.view, pw)
 				return err
 			}
-			if _, err := cache.CopyBase(pw, base, baseSize, prefix); err != nil {
+			if err := w.CopyBase(base, baseSize, prefix, fl.progress); err != nil {
 				return err
 			}
-			copied = true
 			_, err := sn.WriteFrom(n.view, pw, prefix)
 			return err
 		})
 		switch {
 		case err == nil:
 			ok = fl.complete()
-			if copied {
-				f.views.Extended()
-			}
 			f.log.Debug("view cached", "dataset", n.dataset, "version", n.version, "view", n.view.Ext(), "bytes", n.size, "copied", prefix, "took", time.Since(start))
 		case errors.Is(err, cache.ErrTooBig), f.ctx.Err() != nil:
 		default:
