@@ -199,8 +199,9 @@ DAY_ROWS=14400
 A=$W/append-store
 rm -rf "$A" "$VC"
 # Hard links for the partition files, which are never modified; copies of
-# everything else, so that nothing the clone writes reaches $S.
-cp -al "$S" "$A"
+# everything else, so that nothing the clone writes reaches $S. A store on
+# another filesystem is copied whole.
+cp -al "$S" "$A" 2>/dev/null || { rm -rf "$A" && cp -a "$S" "$A"; } || die "cannot clone $S"
 find "$A" -type f ! -name '*.parquet' -exec sh -c 'for f; do cp -p "$f" "$f.copy" && mv "$f.copy" "$f"; done' sh {} +
 base_rows=$("$BCFS" stats --store "$A" --json big | sed -n 's/.*"row_count": *\([0-9]*\).*/\1/p' | head -n 1)
 [[ $base_rows =~ ^[0-9]+$ ]] || die "no row_count in bcfs stats --json big"
