@@ -301,3 +301,32 @@ func TestDigitTables(t *testing.T) {
 		}
 	}
 }
+
+// A dateText reused over a sequence of timestamps (days repeating, going
+// back, across the epoch, at both ends of int64) prints what time.Format
+// prints for each.
+func TestDateTextMatchesTimeFormat(t *testing.T) {
+	rng := rand.New(rand.NewSource(14))
+	var c dateText
+	cur := int64(0)
+	for i := 0; i < 300000; i++ {
+		switch rng.Intn(4) {
+		case 0:
+			cur = rng.Int63() - rng.Int63()
+		case 1:
+			cur += rng.Int63n(86400e9) / int64(1+rng.Intn(3)) * int64(1-2*rng.Intn(2))
+		default:
+			cur += rng.Int63n(120) * 1e9 / int64(1+rng.Intn(1000))
+		}
+		if i < 4 {
+			cur = []int64{math.MinInt64, math.MaxInt64, -1, 0}[i]
+		}
+		want := time.Unix(0, cur).UTC().Format("2006-01-02 15:04:05.999999999")
+		if got := string(c.appendTimestamp([]byte("x"), cur)[1:]); got != want {
+			t.Fatalf("timestamp %d printed %q after day %d, want %q", cur, got, c.days, want)
+		}
+		if got := string(appendCSVTimestamp(nil, cur)); got != want {
+			t.Fatalf("appendCSVTimestamp(%d) = %q, want %q", cur, got, want)
+		}
+	}
+}

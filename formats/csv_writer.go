@@ -114,6 +114,7 @@ func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 	// next row with the same instant instead of being formatted anew. The
 	// text depends only on the instant (and z), so the bytes are the same.
 	tsPrev, tsStart, tsEnd := int64(0), -1, -1
+	var date dateText // of the main timestamp column in UTC
 	for i := 0; i < n; i++ {
 		for c := range cols {
 			col := &cols[c]
@@ -136,7 +137,7 @@ func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 				if z != nil {
 					dst = z.appendTimestamp(dst, v)
 				} else {
-					dst = appendCSVTimestamp(dst, v)
+					dst = date.appendTimestamp(dst, v)
 				}
 				tsPrev, tsStart, tsEnd = v, start, len(dst)
 			case csvTimestamp:
@@ -377,6 +378,22 @@ func appendCSVInt(dst []byte, v int64) []byte {
 // appendCSVTimestamp prints ns since the epoch as UTC
 // "YYYY-MM-DD HH:MM:SS[.fffffffff]".
 func appendCSVTimestamp(dst []byte, ns int64) []byte {
+	var c dateText
+	return c.appendTimestamp(dst, ns)
+}
+
+// dateText is the text "YYYY-MM-DD " of the day appendTimestamp printed
+// last: the next timestamp of the same day copies it and prints only its
+// time of day.
+type dateText struct {
+	days int64
+	text [11]byte
+	set  bool
+}
+
+// appendTimestamp is appendCSVTimestamp, taking the date from c when ns
+// falls on its day.
+func (c *dateText) appendTimestamp(dst []byte, ns int64) []byte {
 	sec := ns / 1e9
 	frac := ns % 1e9
 	if frac < 0 {
@@ -384,23 +401,21 @@ func appendCSVTimestamp(dst []byte, ns int64) []byte {
 		sec--
 	}
 	days := sec / 86400
-	rem := sec % 86400
+	rem := int(sec % 86400)
 	if rem < 0 {
 		rem += 86400
 		days--
 	}
-	y, m, d := civilFromDays(days)
-	dst = append4(dst, y)
-	dst = append(dst, '-')
-	dst = append2(dst, m)
-	dst = append(dst, '-')
-	dst = append2(dst, d)
-	dst = append(dst, ' ')
-	dst = append2(dst, int(rem/3600))
-	dst = append(dst, ':')
-	dst = append2(dst, int(rem/60%60))
-	dst = append(dst, ':')
-	dst = append2(dst, int(rem%60))
+	if !c.set || days != c.days {
+		y, m, d := civilFromDays(days)
+		c.text = [11]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+			byte('0' + m/10), byte('0' + m%10), '-', byte('0' + d/10), byte('0' + d%10), ' '}
+		c.days, c.set = days, true
+	}
+	dst = append(dst, c.text[:]...)
+	// "HH:MM:SS" as one word.
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(digitPairs[rem/3600])|':'<<16|
+		uint64(digitPairs[rem/60%60])<<24|':'<<40|uint64(digitPairs[rem%60])<<48)
 	if frac != 0 {
 		var buf [10]byte
 		buf[0] = '.'
@@ -419,10 +434,6 @@ func appendCSVTimestamp(dst []byte, ns int64) []byte {
 
 func append2(dst []byte, v int) []byte {
 	return append(dst, byte('0'+v/10), byte('0'+v%10))
-}
-
-func append4(dst []byte, v int) []byte {
-	return append(dst, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
 }
 
 // civilFromDays is the inverse of daysFromCivil (Howard Hinnant's algorithm).
