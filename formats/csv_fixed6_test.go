@@ -3,12 +3,14 @@ package formats
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"fmt"
 	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -330,3 +332,51 @@ func TestDateTextMatchesTimeFormat(t *testing.T) {
 		}
 	}
 }
+
+// Strings are quoted by their content whatever their storage: values
+// sharing bytes (prefixes of one string, some needing quotes and some
+// not, and the same values copied) render in a batch, where their
+// quoting is remembered by storage, as they do row by row.
+func TestCSVStringQuotingByStorage(t *testing.T) {
+	base := "AB,C\"D\nE"
+	var vals []string
+	for n := 0; n <= len(base); n++ {
+		vals = append(vals, base[:n], strings.Clone(base[:n]), base[n:])
+	}
+	rng := rand.New(rand.NewSource(15))
+	quoted := 0
+	for round := 0; round < 200; round++ {
+		n := 1 + rng.Intn(60)
+		ts, fl, in, st, bo := make([]int64, n), make([]float64, n), make([]int64, n), make([]string, n), make([]bool, n)
+		for i := range st {
+			st[i] = vals[rng.Intn(len(vals))]
+			if needsQuoteRef(st[i]) {
+				quoted++
+			}
+		}
+		b := lenBatch(ts, fl, in, st, bo, -1)
+		got := AppendCSVRows(nil, b)
+		var want []byte
+		for i := 0; i < n; i++ {
+			want = AppendCSVRows(want, b.Slice(i, i+1))
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("round %d: batch rendering\n%s\nrow by row\n%s", round, got, want)
+		}
+		r := csv.NewReader(bytes.NewReader(got))
+		recs, err := r.ReadAll()
+		if err != nil || len(recs) != n {
+			t.Fatalf("round %d: rendering reads back as %d records, %v", round, len(recs), err)
+		}
+		for i, rec := range recs {
+			if rec[3] != st[i] {
+				t.Fatalf("round %d row %d: string reads back as %q, was %q", round, i, rec[3], st[i])
+			}
+		}
+	}
+	if quoted < 1000 {
+		t.Fatalf("only %d values needed quotes", quoted)
+	}
+}
+
+func needsQuoteRef(s string) bool { return strings.ContainsAny(s, ",\"\r\n") }

@@ -69,6 +69,10 @@ type csvCol struct {
 	flts  []float64
 	strs  []string
 	bools []bool
+	// memo, for a string column, remembers recent values that need no
+	// quoting by their storage: most are a few dictionary strings
+	// (symbols, providers) repeated row after row, not scanned again.
+	memo *stringMemo
 }
 
 type csvKind uint8
@@ -104,6 +108,7 @@ func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 			cc.kind = csvInt
 		case TypeString:
 			cc.kind = csvString
+			cc.memo = new(stringMemo)
 		case TypeBool:
 			cc.kind = csvBool
 		}
@@ -145,7 +150,13 @@ func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 			case csvInt:
 				dst = appendCSVInt(dst, col.ints[i])
 			case csvString:
-				dst = appendCSVString(dst, col.strs[i])
+				// stringLen is a string's own length unless it needs
+				// quoting.
+				if s := col.strs[i]; col.memo.len(s) == len(s) {
+					dst = append(dst, s...)
+				} else {
+					dst = appendCSVString(dst, s)
+				}
 			case csvBool:
 				dst = strconv.AppendBool(dst, col.bools[i])
 			}
