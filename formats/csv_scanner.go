@@ -31,8 +31,16 @@ type RecordScanner struct {
 // DefaultMaxRecordBytes is an error wrapping ErrTooLarge (so that a file
 // without line breaks, a one-line JSON dump or a binary file, cannot
 // exhaust memory); SetMaxRecordBytes changes the limit.
+//
+// It reads through a 1 MiB buffer, or one just larger than r when r says
+// its size (an *io.SectionReader of a file) and that is smaller: a folder
+// of small vendor files then does not allocate and zero 1 MiB per file.
 func NewRecordScanner(r io.Reader) *RecordScanner {
-	return &RecordScanner{r: bufio.NewReaderSize(r, 1<<20), max: DefaultMaxRecordBytes}
+	size := 1 << 20
+	if s, ok := r.(interface{ Size() int64 }); ok && s.Size() < int64(size) {
+		size = max(int(s.Size())+1, 4096)
+	}
+	return &RecordScanner{r: bufio.NewReaderSize(r, size), max: DefaultMaxRecordBytes}
 }
 
 // SetMaxRecordBytes sets the record limit; n <= 0 restores the default.
