@@ -360,6 +360,19 @@ func (d *dirFS) MkdirAll(name string, perm os.FileMode) error {
 	if rel == "." {
 		return nil
 	}
+	// Most calls make one folder in a folder that exists (a partition
+	// folder, _log) or find it made: one lookup of the parent and one
+	// mkdirat, not a mkdirat and an open per component.
+	parent, base := filepath.Split(rel)
+	if parent = strings.TrimSuffix(parent, "/"); parent == "" {
+		parent = "."
+	}
+	if pfd, err := openAt(rfd, parent, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+		defer unix.Close(pfd)
+		return d.mkdirIn(pfd, base, name, perm)
+	} else if err != unix.ENOENT {
+		return d.pathErr("mkdir", name, err)
+	}
 	fd, err := unix.Dup(rfd)
 	if err != nil {
 		return d.pathErr("mkdir", name, err)
@@ -378,6 +391,29 @@ func (d *dirFS) MkdirAll(name string, perm os.FileMode) error {
 	}
 	unix.Close(fd)
 	return nil
+}
+
+// mkdirIn makes the folder base in the folder dfd, or finds it there; a
+// symlink or a file in its place is an error, as in the walk of MkdirAll.
+func (d *dirFS) mkdirIn(dfd int, base, name string, perm os.FileMode) error {
+	err := unix.Mkdirat(dfd, base, uint32(perm.Perm()))
+	if err == nil {
+		return nil
+	}
+	if err != unix.EEXIST {
+		return d.pathErr("mkdir", name, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return d.pathErr("mkdir", name, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return nil
+	case unix.S_IFLNK:
+		return d.pathErr("mkdir", name, unix.ELOOP)
+	}
+	return d.pathErr("mkdir", name, unix.ENOTDIR)
 }
 
 func (d *dirFS) ReadDir(name string) ([]os.DirEntry, error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 )
 
@@ -41,6 +42,31 @@ func testDirFSOperations(t *testing.T) {
 	}
 	if err := d.MkdirAll(p("a/b/c"), 0o755); err != nil {
 		t.Fatalf("MkdirAll of an existing folder: %v", err)
+	}
+	// One new folder in an existing one, then what may not stand in for a
+	// folder: a file, a symlink (to a folder).
+	if err := d.MkdirAll(p("a/b/c/d"), 0o755); err != nil {
+		t.Fatal(err)
+	} else if fi, err := os.Lstat(p("a/b/c/d")); err != nil || !fi.IsDir() {
+		t.Fatalf("a/b/c/d: %v, %v", fi, err)
+	}
+	if err := os.WriteFile(p("a/file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.MkdirAll(p("a/file"), 0o755); !errors.Is(err, syscall.ENOTDIR) {
+		t.Errorf("MkdirAll of a file: %v, want ENOTDIR", err)
+	}
+	if err := os.Symlink(p("a/b"), p("a/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.MkdirAll(p("a/link"), 0o755); !errors.Is(err, ErrSymlink) {
+		t.Errorf("MkdirAll of a symlink to a folder: %v, want ErrSymlink", err)
+	}
+	if err := d.MkdirAll(p("a/link/new"), 0o755); !errors.Is(err, ErrSymlink) {
+		t.Errorf("MkdirAll below a symlink to a folder: %v, want ErrSymlink", err)
+	}
+	if _, err := os.Lstat(p("a/b/new")); err == nil {
+		t.Error("MkdirAll made a folder through a symlink")
 	}
 	if err := writeFileSync(d, p("a/b/f"), []byte("hello")); err != nil {
 		t.Fatal(err)
