@@ -374,6 +374,19 @@ func appendCSVInt(dst []byte, v int64) []byte {
 	l := len(dst)
 	dst = grow(dst, most)
 	b := dst[l : l+most]
+	if uint64(v) < 1e8 {
+		// Volumes and counts mostly: their digits as one word, as
+		// appendFixed6 prints an integer part.
+		if v < 1000 {
+			w := int3[v]
+			binary.LittleEndian.PutUint32(b, w)
+			return dst[:l+int(w>>24)]
+		}
+		d := digits8(uint32(v))
+		lz := bits.TrailingZeros64(d) >> 3 // v >= 1000: not all zero
+		binary.LittleEndian.PutUint64(b, (d+asciiZeros)>>(8*lz))
+		return dst[:l+8-lz]
+	}
 	u := uint64(v)
 	n := 0
 	if v < 0 {
