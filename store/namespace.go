@@ -526,7 +526,7 @@ func (ns *Namespace) exportView(n Name, p string) error {
 	if err != nil {
 		return err
 	}
-	_, err = sn.WriteTo(n.View, f)
+	_, err = sn.WriteViewAt(n.View, f, 0)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
