@@ -30,7 +30,9 @@
 # cleanup. The previous invocation's tree is removed at the start, so
 # invocations back to back can still be slowed by the inodes it freed: the
 # script warns when it removes one, wait a few minutes (or use another
-# BENCH_DIR filesystem) for clean figures.
+# BENCH_DIR filesystem) for clean figures. Other processes deleting files
+# in the same block groups slow it too: /tmp, where every go test removes
+# its temp folders, is such a place; BENCH_DIR=/var/tmp/... is quieter.
 set -euo pipefail
 FILES=${FILES:-500}
 RUNS=${RUNS:-3}
@@ -45,7 +47,10 @@ if [[ -e $W ]]; then
   rm -rf "$W"
 fi
 mkdir -p "$W/in"
-trap 'rm -rf "${W:?}"/seq[0-9]* "${W:?}"/par[0-9]*' EXIT
+# Standalone, the stores go when the script ends; with BENCH_DIR given
+# (scripts/bench.sh) they stay for the caller, which removes its whole
+# folder when it ends, so that its next step is not slowed either.
+[[ -n ${BENCH_DIR:-} ]] || trap 'rm -rf "${W:?}"/seq[0-9]* "${W:?}"/par[0-9]*' EXIT
 BCFS=${BCFS:-$W/bcfs}
 [[ -n ${BCFS_PREBUILT:-} ]] || (cd "$REPO" && go build -o "$BCFS" .)
 
