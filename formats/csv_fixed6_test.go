@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -380,3 +381,89 @@ func TestCSVStringQuotingByStorage(t *testing.T) {
 }
 
 func needsQuoteRef(s string) bool { return strings.ContainsAny(s, ",\"\r\n") }
+
+// Batches of bars (the canonical columns without nulls, volume int64 or
+// float64, extra columns with nulls) print the same through appendBars as
+// through the general loop, which a null-free Null slice on one canonical
+// column selects, in UTC and in zones, and as long as CSVRowsLen says.
+func TestCSVBarsMatchGeneralLoop(t *testing.T) {
+	rng := rand.New(rand.NewSource(16))
+	floats := []float64{0, math.Copysign(0, -1), 1.5, -2.25, 417.84, 118.432, 0.0000005, 99.99999949, 1e15, 1e20, -1e-300,
+		math.NaN(), math.Inf(1), math.Inf(-1), 67108863.9999995, 12345.678901}
+	strs := []string{"AAPL", "ES", "a,b", `q"q`, "", "yahoo", "line\nbreak"}
+	zones := []*time.Location{nil, time.UTC}
+	for _, name := range testZones {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zones = append(zones, loc)
+	}
+	value := func() float64 {
+		if rng.Intn(3) == 0 {
+			return floats[rng.Intn(len(floats))]
+		}
+		return float64(rng.Int63n(1e9)) / math.Pow10(rng.Intn(7))
+	}
+	for round := 0; round < 300; round++ {
+		n := 1 + rng.Intn(50)
+		floatVolume := rng.Intn(2) == 0
+		s := Schema{{"timestamp", TypeTimestamp}, {"open", TypeFloat64}, {"high", TypeFloat64}, {"low", TypeFloat64},
+			{"close", TypeFloat64}, {"volume", TypeInt64}, {"symbol", TypeString}, {"provider", TypeString}}
+		if floatVolume {
+			s[IdxVolume].Type = TypeFloat64
+		}
+		extras := rng.Intn(4)
+		types := []Type{TypeInt64, TypeFloat64, TypeString, TypeBool, TypeTimestamp}
+		for e := 0; e < extras; e++ {
+			s = append(s, Field{Name: fmt.Sprintf("x%d", e), Type: types[rng.Intn(len(types))]})
+		}
+		b := NewBatch(s, n)
+		cur := rng.Int63() - rng.Int63()/2
+		for c := range s {
+			col := &b.Cols[c]
+			if c >= NumCanonical {
+				col.Null = make([]bool, n)
+			}
+			for i := 0; i < n; i++ {
+				if col.Null != nil {
+					col.Null[i] = rng.Intn(3) == 0
+				}
+				switch s[c].Type {
+				case TypeTimestamp:
+					if rng.Intn(3) == 0 {
+						cur += rng.Int63n(86400e9) / int64(1+rng.Intn(1000))
+					}
+					col.Int = append(col.Int, cur)
+				case TypeFloat64:
+					col.Float = append(col.Float, value())
+				case TypeInt64:
+					col.Int = append(col.Int, rng.Int63()>>rng.Intn(63)-rng.Int63()>>rng.Intn(63))
+				case TypeString:
+					col.Str = append(col.Str, strs[rng.Intn(len(strs))])
+				case TypeBool:
+					col.Bool = append(col.Bool, rng.Intn(2) == 0)
+				}
+			}
+		}
+		if !barColumns(csvColumns(b)) {
+			t.Fatal("the batch does not take appendBars")
+		}
+		general := *b
+		general.Cols = slices.Clone(b.Cols)
+		general.Cols[IdxLow].Null = make([]bool, n)
+		if barColumns(csvColumns(&general)) {
+			t.Fatal("a Null slice does not select the general loop")
+		}
+		for _, loc := range zones {
+			got := AppendCSVRowsZone([]byte("x"), b, loc)
+			want := AppendCSVRowsZone([]byte("x"), &general, loc)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("round %d zone %v: appendBars printed\n%s\nthe general loop\n%s", round, loc, got, want)
+			}
+			if l := CSVRowsLen(b) + CSVZoneBytes(int64(n), loc); l != int64(len(got)-1) {
+				t.Fatalf("round %d zone %v: CSVRowsLen %d, printed %d", round, loc, l, len(got)-1)
+			}
+		}
+	}
+}

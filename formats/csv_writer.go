@@ -88,14 +88,33 @@ const (
 
 func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 	n := b.Len()
-	var small [16]csvCol
-	cols := small[:0]
-	if len(b.Cols) > len(small) {
-		cols = make([]csvCol, 0, len(b.Cols))
+	cols := csvColumns(b)
+	ts := mainTimestamp{z: z, start: -1}
+	if barColumns(cols) {
+		return appendBars(dst, cols, n, &ts)
 	}
+	for i := 0; i < n; i++ {
+		for c := range cols {
+			col := &cols[c]
+			if c > 0 {
+				dst = append(dst, ',')
+			}
+			if col.null == nil || !col.null[i] {
+				dst = col.appendCell(dst, i, &ts)
+			}
+		}
+		dst = append(dst, '\n')
+	}
+	return dst
+}
+
+// csvColumns returns the columns of b as appendCSVRows prints them.
+func csvColumns(b *Batch) []csvCol {
+	cols := make([]csvCol, len(b.Cols))
 	for c := range b.Cols {
 		col := &b.Cols[c]
-		cc := csvCol{null: col.Null, ints: col.Int, flts: col.Float, strs: col.Str, bools: col.Bool}
+		cc := &cols[c]
+		*cc = csvCol{null: col.Null, ints: col.Int, flts: col.Float, strs: col.Str, bools: col.Bool}
 		switch b.Schema[c].Type {
 		case TypeTimestamp:
 			cc.kind = csvTimestamp
@@ -112,57 +131,114 @@ func appendCSVRows(dst []byte, b *Batch, z *zoneRenderer) []byte {
 		case TypeBool:
 			cc.kind = csvBool
 		}
-		cols = append(cols, cc)
 	}
-	// Bars of several symbols share a timestamp: the text of the last
-	// printed main timestamp, dst[tsStart:tsEnd], is copied again for the
-	// next row with the same instant instead of being formatted anew. The
-	// text depends only on the instant (and z), so the bytes are the same.
-	tsPrev, tsStart, tsEnd := int64(0), -1, -1
-	var date dateText // of the main timestamp column in UTC
+	return cols
+}
+
+// barColumns reports whether cols start with the canonical columns in the
+// types partitions store them, none with nulls: the rows appendBars prints.
+func barColumns(cols []csvCol) bool {
+	if len(cols) < NumCanonical {
+		return false
+	}
+	for c := range cols[:NumCanonical] {
+		if cols[c].null != nil {
+			return false
+		}
+	}
+	return cols[IdxTimestamp].kind == csvMainTimestamp && cols[IdxOpen].kind == csvFloat &&
+		cols[IdxHigh].kind == csvFloat && cols[IdxLow].kind == csvFloat && cols[IdxClose].kind == csvFloat &&
+		(cols[IdxVolume].kind == csvInt || cols[IdxVolume].kind == csvFloat) &&
+		cols[IdxSymbol].kind == csvString && cols[IdxProvider].kind == csvString
+}
+
+// appendBars is appendCSVRows for cols that barColumns accepts: the
+// canonical cells of a row are printed one after another, without the
+// per-cell choice of printer and null check of the general loop. Extra
+// columns take the general way.
+func appendBars(dst []byte, cols []csvCol, n int, ts *mainTimestamp) []byte {
+	t := cols[IdxTimestamp].ints[:n]
+	o, h, l, c := cols[IdxOpen].flts[:n], cols[IdxHigh].flts[:n], cols[IdxLow].flts[:n], cols[IdxClose].flts[:n]
+	vol, sym, prov := &cols[IdxVolume], &cols[IdxSymbol], &cols[IdxProvider]
+	extra := cols[NumCanonical:]
 	for i := 0; i < n; i++ {
-		for c := range cols {
-			col := &cols[c]
-			if c > 0 {
-				dst = append(dst, ',')
-			}
-			if col.null != nil && col.null[i] {
-				continue
-			}
-			switch col.kind {
-			case csvFloat:
-				dst = appendCSVFloat(dst, col.flts[i])
-			case csvMainTimestamp:
-				v := col.ints[i]
-				if tsStart >= 0 && v == tsPrev {
-					dst = append(dst, dst[tsStart:tsEnd]...)
-					break
-				}
-				start := len(dst)
-				if z != nil {
-					dst = z.appendTimestamp(dst, v)
-				} else {
-					dst = date.appendTimestamp(dst, v)
-				}
-				tsPrev, tsStart, tsEnd = v, start, len(dst)
-			case csvTimestamp:
-				dst = appendCSVTimestamp(dst, col.ints[i])
-			case csvInt:
-				dst = appendCSVInt(dst, col.ints[i])
-			case csvString:
-				// stringLen is a string's own length unless it needs
-				// quoting.
-				if s := col.strs[i]; col.memo.len(s) == len(s) {
-					dst = append(dst, s...)
-				} else {
-					dst = appendCSVString(dst, s)
-				}
-			case csvBool:
-				dst = strconv.AppendBool(dst, col.bools[i])
+		dst = ts.append(dst, t[i])
+		dst = appendCSVFloat(append(dst, ','), o[i])
+		dst = appendCSVFloat(append(dst, ','), h[i])
+		dst = appendCSVFloat(append(dst, ','), l[i])
+		dst = appendCSVFloat(append(dst, ','), c[i])
+		dst = append(dst, ',')
+		if vol.kind == csvInt {
+			dst = appendCSVInt(dst, vol.ints[i])
+		} else {
+			dst = appendCSVFloat(dst, vol.flts[i])
+		}
+		dst = sym.appendString(append(dst, ','), sym.strs[i])
+		dst = prov.appendString(append(dst, ','), prov.strs[i])
+		for k := range extra {
+			col := &extra[k]
+			dst = append(dst, ',')
+			if col.null == nil || !col.null[i] {
+				dst = col.appendCell(dst, i, ts)
 			}
 		}
 		dst = append(dst, '\n')
 	}
+	return dst
+}
+
+// appendCell prints the value of col in row i, which is not null.
+func (col *csvCol) appendCell(dst []byte, i int, ts *mainTimestamp) []byte {
+	switch col.kind {
+	case csvFloat:
+		return appendCSVFloat(dst, col.flts[i])
+	case csvMainTimestamp:
+		return ts.append(dst, col.ints[i])
+	case csvTimestamp:
+		return appendCSVTimestamp(dst, col.ints[i])
+	case csvInt:
+		return appendCSVInt(dst, col.ints[i])
+	case csvString:
+		return col.appendString(dst, col.strs[i])
+	case csvBool:
+		return strconv.AppendBool(dst, col.bools[i])
+	}
+	return dst
+}
+
+// appendString is appendCSVString, skipping the scan for quoting of values
+// the column's memo knows: stringLen is a string's own length unless it
+// needs quoting.
+func (col *csvCol) appendString(dst []byte, s string) []byte {
+	if col.memo.len(s) == len(s) {
+		return append(dst, s...)
+	}
+	return appendCSVString(dst, s)
+}
+
+// mainTimestamp prints the main timestamp column. Bars of several symbols
+// share a timestamp: the text of the last printed timestamp,
+// dst[start:end], is copied again for the next row with the same instant
+// instead of being formatted anew. The text depends only on the instant
+// (and z), so the bytes are the same.
+type mainTimestamp struct {
+	z          *zoneRenderer // nil: UTC
+	date       dateText      // the last day printed in UTC
+	prev       int64
+	start, end int // -1: none printed yet
+}
+
+func (t *mainTimestamp) append(dst []byte, v int64) []byte {
+	if t.start >= 0 && v == t.prev {
+		return append(dst, dst[t.start:t.end]...)
+	}
+	start := len(dst)
+	if t.z != nil {
+		dst = t.z.appendTimestamp(dst, v)
+	} else {
+		dst = t.date.appendTimestamp(dst, v)
+	}
+	t.prev, t.start, t.end = v, start, len(dst)
 	return dst
 }
 
