@@ -69,9 +69,10 @@ type csvCol struct {
 	flts  []float64
 	strs  []string
 	bools []bool
-	// memo, for a string column, remembers recent values that need no
-	// quoting by their storage: most are a few dictionary strings
-	// (symbols, providers) repeated row after row, not scanned again.
+	// memo, for a string column, remembers the printed length of recent
+	// values by their storage (stringMemo): most are a few dictionary
+	// strings (symbols, providers) repeated row after row, which are
+	// then not scanned for quoting again.
 	memo *stringMemo
 }
 
