@@ -54,6 +54,8 @@
 #               the view cache lives in the work dir, emptied before each first open
 #   MOUNT_FLAGS more flags for every bcfs mount of the mount sections
 #   BCFS        a prebuilt bcfs binary (default: go build of the repo root)
+#   PREV_REV    the commit whose bcfs is ingest_dir's second peer (default
+#               0555f00, the code issue 11 measured: one file after another)
 #
 # Exit status: 1 when a correctness check fails (row counts, bytes of a view,
 # bcfs and DuckDB disagreeing on a merge, a sub-script failing); a missed target
@@ -67,6 +69,7 @@ set -euo pipefail
 
 ROWS=${1:-${ROWS:-12000000}}
 RUNS=${RUNS:-3}
+PREV_REV=${PREV_REV:-0555f00}
 SLOW=${SLOW:-60}
 MERGE_ROWS=${MERGE_ROWS:-$((ROWS / 6))}
 COPY_FILES=${COPY_FILES:-500}
@@ -155,6 +158,8 @@ target update_commit "bcfs<0.1" "<0.1s"
 target update_ingest "bcfs<0.1" "<0.1s"
 target ingest_dir "ratio<=0.3334" ">=3x(<=0.33x)"
 target ingest_dir_symbols "ratio<=0.3334" ">=3x(<=0.33x)"
+target ingest_dir_prev "ratio<=0.3334" ">=3x(<=0.33x)"
+target ingest_dir_prev_symbols "ratio<=0.3334" ">=3x(<=0.33x)"
 
 # What the peer of a sub-script's step is, for the table's legend.
 declare -A SUB_PEER=(
@@ -166,6 +171,8 @@ declare -A SUB_PEER=(
 	[update_ingest]="as update_commit; the ingest's own time in the process (decode, merge, write, commit; its log line)"
 	[ingest_dir]="bcfs ingest --jobs 1 --files-per-commit 1 of the same files; bcfs: the default (--jobs = cores); 50 days x 10 datasets"
 	[ingest_dir_symbols]="as ingest_dir; the 500 files are 500 datasets of one file each (SHAPE=symbols)"
+	[ingest_dir_prev]="the bcfs issue 11 measured (PREV_REV, built from git) ingesting the same files one after another; bcfs: the default"
+	[ingest_dir_prev_symbols]="as ingest_dir_prev, 500 datasets of one file each"
 )
 
 # --- helpers -------------------------------------------------------------------
@@ -742,11 +749,29 @@ fi
 # --- sub-scripts ----------------------------------------------------------------
 
 want_section updates && run_sub updates bench_updates.sh
+# prev_bcfs: the bcfs that issue 11 measured (before folders and --jobs:
+# the files it is given, one after another), built once from git history
+# into a cache outside the repo; nothing when there is no history.
+prev_bcfs() {
+	local bin=${XDG_CACHE_HOME:-$HOME/.cache}/bcfs-bench/bcfs-$PREV_REV src
+	if [[ ! -x $bin ]]; then
+		git -C "$REPO" cat-file -e "$PREV_REV^{commit}" 2>/dev/null || return 0
+		src=$W/prev-src
+		mkdir -p "$src" "$(dirname "$bin")"
+		git -C "$REPO" archive "$PREV_REV" | tar -x -C "$src" &&
+			(cd "$src" && go build -o "$bin.tmp" .) >>"$LOG" 2>&1 && mv "$bin.tmp" "$bin" || return 0
+		rm -rf "$src"
+	fi
+	echo "$bin"
+}
+
 if want_section ingest_dir; then
-	run_sub ingest_dir bench_ingest_dir.sh
+	PREV=$(prev_bcfs)
+	[[ -n $PREV ]] || echo "bench: ingest_dir: no build of $PREV_REV (no git history?): no ingest_dir_prev rows"
+	run_sub ingest_dir bench_ingest_dir.sh PREV_BCFS="$PREV"
 	# The same 500 files as 500 datasets of one file each: nothing to merge
 	# in one commit, so only parallelism and shared commits help.
-	RESULT_SUFFIX=_symbols run_sub ingest_dir bench_ingest_dir.sh SHAPE=symbols
+	RESULT_SUFFIX=_symbols run_sub ingest_dir bench_ingest_dir.sh SHAPE=symbols PREV_BCFS="$PREV"
 fi
 
 report | tee "$W/report.txt"

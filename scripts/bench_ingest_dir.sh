@@ -19,6 +19,13 @@
 #   scripts/bench_ingest_dir.sh                 # 500 files, 50 days x 10 datasets, 3 runs
 #   SHAPE=symbols scripts/bench_ingest_dir.sh   # 500 datasets of one file
 #   FILES=100 RUNS=1 JOBS=4 scripts/bench_ingest_dir.sh
+#   PREV_BCFS=/path/to/old/bcfs scripts/bench_ingest_dir.sh
+#
+# PREV_BCFS (optional) is a second peer: a bcfs binary built from an earlier
+# commit (scripts/bench.sh builds the one issue 11 measured, before folders
+# and --jobs: it ingests the files it is given one after another), run with
+# every input file as an argument, alternated with the others; its ratio is
+# printed and handed over as RESULT ingest_dir_prev.
 #
 # Every run ingests into a store folder of its own ($W/seq0, $W/par0,
 # $W/seq1, ...) and nothing is deleted until the script ends. On ext4
@@ -112,10 +119,16 @@ exports() {
   done < <(find "$W/$1/datasets" -name _log -type d | sed "s|^$W/$1/datasets/||; s|/_log$||" | sort)
 }
 
-seq_t=() par_t=()
+seq_t=() par_t=() prev_t=()
+if [[ -n ${PREV_BCFS:-} ]]; then
+  mapfile -t prev_files < <(for a in "${args[@]}"; do find "$a" -type f | sort; done)
+fi
 for ((r = 0; r < RUNS; r++)); do
   seq_t+=("$(run "seq$r" --jobs 1 --files-per-commit 1)")
   par_t+=("$(run "par$r" --jobs "$JOBS")")
+  if [[ -n ${PREV_BCFS:-} ]]; then
+    prev_t+=("$(BCFS=$PREV_BCFS && args=("${prev_files[@]}") && run "prev$r")")
+  fi
 done
 last=$((RUNS - 1))
 exports "seq$last" > "$W/seq.csv"
@@ -131,3 +144,9 @@ printf 'speedup: %.2fx (load after: %s)\n' "$(awk -v a="$s" -v b="$p" 'BEGIN { p
 # For scripts/bench.sh: RESULT STEP BCFS PEER BCFS_RSS_KB PEER_RSS_KB RUNS
 # (peak RSS: median over the runs of each process's, from GNU time).
 echo "RESULT ingest_dir $p $s $(median $(cat "$W/par.rss")) $(median $(cat "$W/seq.rss")) $RUNS"
+if [[ -n ${PREV_BCFS:-} ]]; then
+  v=$(median "${prev_t[@]}")
+  printf 'earlier build %s, one file after another: runs %s, median %.2f s; speedup of the default: %.2fx\n' \
+    "$PREV_BCFS" "${prev_t[*]}" "$v" "$(awk -v a="$v" -v b="$p" 'BEGIN { print a / b }')"
+  echo "RESULT ingest_dir_prev $p $v $(median $(cat "$W/par.rss")) $(median $(cat "$W/prev.rss")) $RUNS"
+fi
