@@ -194,14 +194,7 @@ func BenchmarkAppendCSVFloat(b *testing.B) {
 // length must stay the precomputed one.
 func TestCSVTimestampReuseMatchesRowByRow(t *testing.T) {
 	rng := rand.New(rand.NewSource(12))
-	zones := []*time.Location{nil, time.UTC}
-	for _, name := range testZones {
-		loc, err := time.LoadLocation(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zones = append(zones, loc)
-	}
+	zones := renderZones(t)
 	reused := 0
 	for round := 0; round < 300; round++ {
 		n := 1 + rng.Intn(40)
@@ -391,14 +384,7 @@ func TestCSVBarsMatchGeneralLoop(t *testing.T) {
 	floats := []float64{0, math.Copysign(0, -1), 1.5, -2.25, 417.84, 118.432, 0.0000005, 99.99999949, 1e15, 1e20, -1e-300,
 		math.NaN(), math.Inf(1), math.Inf(-1), 67108863.9999995, 12345.678901}
 	strs := []string{"AAPL", "ES", "a,b", `q"q`, "", "yahoo", "line\nbreak"}
-	zones := []*time.Location{nil, time.UTC}
-	for _, name := range testZones {
-		loc, err := time.LoadLocation(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zones = append(zones, loc)
-	}
+	zones := renderZones(t)
 	value := func() float64 {
 		if rng.Intn(3) == 0 {
 			return floats[rng.Intn(len(floats))]
@@ -466,4 +452,19 @@ func TestCSVBarsMatchGeneralLoop(t *testing.T) {
 			}
 		}
 	}
+}
+
+// renderZones is nil (UTC without offsets), UTC and every testZones zone:
+// the locations a CSV view can render timestamps in.
+func renderZones(t *testing.T) []*time.Location {
+	t.Helper()
+	zones := []*time.Location{nil, time.UTC}
+	for _, name := range testZones {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zones = append(zones, loc)
+	}
+	return zones
 }
