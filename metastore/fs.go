@@ -74,17 +74,8 @@ func (osFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(n
 func (osFS) ReadDir(name string) ([]os.DirEntry, error)   { return os.ReadDir(name) }
 func (osFS) Stat(name string) (os.FileInfo, error)        { return os.Stat(name) }
 
-func (osFS) SyncDir(name string) error {
-	d, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// SyncDir fsyncs a folder the way syncFile does a file.
+func (o osFS) SyncDir(name string) error { return syncFile(o, name) }
 
 // maxMetaFile bounds how much of a manifest or metadata file is read, so a
 // garbage file cannot exhaust memory. Manifests of decades of daily
